@@ -1,0 +1,111 @@
+"""Runs a whole stack on an input and keeps every layer's output, recomputing only what changed.
+
+Layers are immutable values, so a layer that is the same object as in the previous run, fed the
+same input, gives the same output: a run reuses the previous run's outputs up to the first layer
+that differs (an edit to the last layer costs only that layer).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from engine.forward import layer_forward
+from models.analysis import StackReport, analyse
+from models.errors import ConfigError
+from models.stack import Stack
+from models.weights import materialise
+
+
+class Cancelled(Exception):
+    """The run was superseded by a newer one before it finished."""
+
+
+@dataclass
+class RunResult:
+    """Every layer's output for one input (None past a layer that cannot run).
+
+    report: the arithmetic the run followed; error: the first layer's ConfigError, if any;
+    seconds: time spent per layer in this run (0 for reused outputs); reused: how many leading
+    layers came from the previous run.
+    """
+    stack: Stack
+    input: np.ndarray
+    report: StackReport
+    outputs: list[np.ndarray | None]
+    seconds: list[float] = field(default_factory=list)
+    reused: int = 0
+
+    @property
+    def error(self) -> ConfigError | None:
+        return self.report.first_error
+
+    @property
+    def output(self) -> np.ndarray | None:
+        return self.outputs[-1] if self.outputs else self.input
+
+    def first_nonfinite(self) -> int | None:
+        """Index of the first layer whose output holds NaN or infinity, or None."""
+        for i, out in enumerate(self.outputs):
+            if out is not None and not np.isfinite(out).all():
+                return i
+        return None
+
+
+def prepare_input(stack: Stack, x: np.ndarray) -> np.ndarray:
+    """x as float32 (N, C, *spatial) matching the stack's input; raises ConfigError otherwise."""
+    x = np.asarray(x)
+    want = stack.input.sample_shape
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
+        raise ConfigError(f"the input array has shape {tuple(x.shape)}, but the stack expects "
+                          f"(N, {', '.join(map(str, want))}); resize the input or change the "
+                          f"stack's input size", field="input")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ConfigError(f"the input array holds {x.dtype} values; it must hold real numbers",
+                          field="input")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def run(stack: Stack, x: np.ndarray, previous: RunResult | None = None,
+        should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Forward x through every layer that can run; weights missing from the stack are filled.
+
+    Raises ConfigError when x does not fit the stack's input, Cancelled when should_stop() turns
+    true between layers. A layer whose settings cannot work stops the run there (see .error).
+    """
+    report = analyse(stack)
+    stack = materialise(stack, report)
+    x = prepare_input(stack, x)
+    outputs: list[np.ndarray | None] = [None] * len(stack.layers)
+    seconds = [0.0] * len(stack.layers)
+    reused = 0
+    if previous is not None and (previous.input is x or (previous.input.shape == x.shape
+                                                         and np.array_equal(previous.input, x))):
+        for old, new in zip(previous.stack.layers, stack.layers):
+            if old is not new or previous.outputs[reused] is None:
+                break
+            outputs[reused] = previous.outputs[reused]
+            reused += 1
+    current = outputs[reused - 1] if reused else x
+    for i in range(reused, len(stack.layers)):
+        layer_report = report.layers[i]
+        if layer_report.info is None:
+            break
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        start = time.perf_counter()
+        current = layer_forward(stack.layers[i].spec, layer_report.info, stack.layers[i].weights,
+                                current)
+        seconds[i] = time.perf_counter() - start
+        outputs[i] = current
+    return RunResult(stack, x, report, outputs, seconds, reused)
+
+
+def forward(stack: Stack, x: np.ndarray) -> np.ndarray:
+    """The stack's final output; raises the first layer's ConfigError if the stack cannot run."""
+    result = run(stack, x)
+    if result.error is not None:
+        raise result.error
+    return result.output

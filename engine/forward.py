@@ -1,0 +1,90 @@
+"""One layer's forward pass: maps each spec kind onto the NumPy kernels in engine.ops.
+
+`info` is the layer's LayerInfo from shape inference: it carries the values resolved from the
+input shape (explicit pads, projection strides), so the engine never re-derives the arithmetic.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from engine import ops
+from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
+                           Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, LeakyReLU,
+                           MaxPool, PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax,
+                           Tanh)
+
+Weights = Mapping[str, np.ndarray]
+
+
+def _conv(spec: Conv | DepthwiseConv | PointwiseConv | Gated, info: LayerInfo, w: Weights,
+          x: np.ndarray, key: str = "") -> np.ndarray:
+    return ops.conv(x, w[f"{key}W"], w.get(f"{key}B"), strides=spec.stride, pads=info.attrs["pads"],
+                    dilations=spec.dilation, group=info.attrs["group"])
+
+
+def _conv_transpose(spec: ConvTranspose, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
+    return ops.conv_transpose(x, w["W"], w.get("B"), strides=spec.stride, pads=info.attrs["pads"],
+                              dilations=spec.dilation, group=spec.groups,
+                              output_padding=spec.output_padding)
+
+
+def _max_pool(spec: MaxPool, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
+    return ops.max_pool(x, kernel_shape=spec.kernel_size, strides=spec.stride,
+                        pads=info.attrs["pads"], ceil_mode=int(spec.ceil_mode))
+
+
+def _avg_pool(spec: AvgPool, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
+    return ops.average_pool(x, kernel_shape=spec.kernel_size, strides=spec.stride,
+                            pads=info.attrs["pads"], ceil_mode=int(spec.ceil_mode),
+                            count_include_pad=int(spec.count_include_pad))
+
+
+def _separable(spec: SeparableConv, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
+    for part, part_info, key in zip(spec.parts(), info.inner, ("depthwise.", "pointwise.")):
+        x = _conv(part, part_info, w, x, key)
+    return x
+
+
+def _residual(spec: Residual, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
+    y = x
+    for i, (inner, inner_info) in enumerate(zip(spec.body, info.inner)):
+        prefix = f"body.{i}."
+        inner_weights = {k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)}
+        y = layer_forward(inner, inner_info, inner_weights, y)
+    if spec.shortcut == "projection":
+        rank = x.ndim - 2
+        shortcut = ops.conv(x, w["shortcut.W"], None, strides=info.attrs["strides"],
+                            pads=(0,) * (2 * rank), dilations=(1,) * rank, group=1)
+    else:
+        shortcut = x
+    return y + shortcut
+
+
+def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
+    out = _conv(spec, info, w, x, "a.") * ops.sigmoid(_conv(spec, info, w, x, "b."))
+    return out + x if spec.residual else out
+
+
+FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
+    Conv: _conv, DepthwiseConv: _conv, PointwiseConv: _conv, ConvTranspose: _conv_transpose,
+    SeparableConv: _separable, MaxPool: _max_pool, AvgPool: _avg_pool,
+    GlobalMaxPool: lambda s, i, w, x: ops.global_max_pool(x),
+    GlobalAvgPool: lambda s, i, w, x: ops.global_average_pool(x),
+    ReLU: lambda s, i, w, x: ops.relu(x),
+    LeakyReLU: lambda s, i, w, x: ops.leaky_relu(x, s.alpha),
+    Sigmoid: lambda s, i, w, x: ops.sigmoid(x),
+    Tanh: lambda s, i, w, x: ops.tanh(x),
+    Softmax: lambda s, i, w, x: ops.softmax(x, axis=1),
+    Flatten: lambda s, i, w, x: ops.flatten(x, axis=1),
+    Dense: lambda s, i, w, x: ops.dense(x, w["W"], w.get("B")),
+    BatchNorm: lambda s, i, w, x: ops.batch_normalization(x, w["scale"], w["bias"], w["mean"],
+                                                          w["var"], s.epsilon),
+    Residual: _residual, Gated: _gated,
+}
+
+
+def layer_forward(spec: LayerSpec, info: LayerInfo, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """The layer's float32 output for a batch x of shape (N, *info's input shape)."""
+    return FORWARD[type(spec)](spec, info, weights, x)

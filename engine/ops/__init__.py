@@ -1,0 +1,41 @@
+"""NumPy compute kernels of ConvScope, one kernel family per module.
+
+All kernels take and return float32 arrays, batch-first and channel-first
+(N, C, *spatial) with 1 to 3 spatial axes. Attribute keyword arguments are
+spelled as the ONNX operators spell them.
+"""
+
+from __future__ import annotations
+
+from engine.ops.activation import leaky_relu, relu, sigmoid, softmax, tanh
+from engine.ops.conv import conv, conv_output_size
+from engine.ops.conv_transpose import conv_transpose, conv_transpose_output_size
+from engine.ops.dense import dense, flatten
+from engine.ops.normalization import batch_normalization
+from engine.ops.pooling import (
+    average_pool,
+    global_average_pool,
+    global_max_pool,
+    max_pool,
+    pool_output_size,
+)
+
+__all__ = [
+    "average_pool",
+    "batch_normalization",
+    "conv",
+    "conv_output_size",
+    "conv_transpose",
+    "conv_transpose_output_size",
+    "dense",
+    "flatten",
+    "global_average_pool",
+    "global_max_pool",
+    "leaky_relu",
+    "max_pool",
+    "pool_output_size",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]

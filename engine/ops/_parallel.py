@@ -1,0 +1,114 @@
+"""Shared thread pool for the NumPy kernels.
+
+The kernels split their work into independent blocks (for example a few
+output rows of a convolution). Each block is a copy plus a single-threaded
+BLAS call, so running blocks on one thread per core with BLAS limited to one
+thread keeps every block's working set in its own core's cache, instead of
+letting BLAS split one small GEMM across cores.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+from threadpoolctl import ThreadpoolController
+
+__all__ = ["num_workers", "run_chunked", "run_tasks"]
+
+_T = TypeVar("_T")
+
+# Chunks per worker in run_chunked: enough for load balance when a core is
+# busy with something else, few enough that task hand-off (~20-50 us) is noise.
+_CHUNKS_PER_WORKER = 4
+
+_init_lock = threading.Lock()
+# Serialises parallel regions: two concurrent callers would otherwise restore
+# the process-wide BLAS thread count under each other's feet.
+_region_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+_controller: ThreadpoolController | None = None
+_worker_state = threading.local()
+
+
+def num_workers() -> int:
+    """Number of threads the pool uses (the machine's logical CPU count)."""
+    return os.cpu_count() or 1
+
+
+def _mark_worker() -> None:
+    _worker_state.in_pool = True
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _init_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(
+                    max_workers=num_workers(),
+                    thread_name_prefix="convscope-ops",
+                    initializer=_mark_worker,
+                )
+    return _executor
+
+
+def _get_controller() -> ThreadpoolController:
+    # threadpool_limits() rescans the loaded libraries on every call (~0.1 ms);
+    # a controller created once makes entering the limit ~15x cheaper.
+    global _controller
+    if _controller is None:
+        with _init_lock:
+            if _controller is None:
+                _controller = ThreadpoolController()
+    return _controller
+
+
+def run_tasks(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run independent zero-argument callables, in parallel where it helps.
+
+    Returns their results in the order of ``tasks``. With one task, one core,
+    or when called from inside a pool worker (nested use), the tasks run
+    serially in the calling thread with BLAS left as configured. Otherwise
+    they run on the shared pool while BLAS is limited to one thread; the limit
+    is taken in the calling thread (the BLAS thread count is process-wide)
+    and restored once every task has finished. If tasks raise, all tasks are
+    still waited for and the first exception (in task order) is re-raised.
+    """
+    if len(tasks) <= 1 or num_workers() <= 1 or getattr(_worker_state, "in_pool", False):
+        return [task() for task in tasks]
+    executor = _get_executor()
+    controller = _get_controller()
+    with _region_lock, controller.limit(limits=1, user_api="blas"):
+        futures = [executor.submit(task) for task in tasks]
+        wait(futures)
+    return [future.result() for future in futures]
+
+
+def run_chunked(items: Sequence[_T], fn: Callable[[_T], Any]) -> None:
+    """Call ``fn(item)`` for every item, in parallel chunks of consecutive items.
+
+    Items are split into at most ``4 * num_workers()`` contiguous runs, each
+    one task for ``run_tasks`` (neighbouring items usually share input data,
+    so they run on the same core one after the other). Results are
+    discarded; exceptions propagate as in ``run_tasks``.
+    """
+    n_items = len(items)
+    n_chunks = min(n_items, _CHUNKS_PER_WORKER * num_workers())
+    if n_chunks <= 1:
+        for item in items:
+            fn(item)
+        return
+    bounds = [n_items * i // n_chunks for i in range(n_chunks + 1)]
+
+    def make_task(lo: int, hi: int) -> Callable[[], None]:
+        def task() -> None:
+            for item in items[lo:hi]:
+                fn(item)
+
+        return task
+
+    run_tasks([make_task(bounds[i], bounds[i + 1]) for i in range(n_chunks)])

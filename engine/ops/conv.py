@@ -1,0 +1,392 @@
+"""N-d convolution (ONNX ``Conv``), the hot path of the live view.
+
+Layout: everything stays channels-first (N, C, *spatial). The general path is
+a blocked im2col: the output is cut into blocks of a few output rows (first
+spatial axis) of one image, or of several whole images when images are small.
+For each block the patch matrix is built as (C_in * k_total, pixels), i.e.
+one row per (input channel, kernel tap). Each row is a strided slice of the
+*unpadded* input, so the copy runs along the contiguous last axis and needs
+no transpose; padding is written as zeros into the few edge columns instead
+of padding the whole input first. One GEMM per group per block
+``W_g (C_out/g, C_in/g * k_total) @ patch_g`` gives the block's output
+directly in channels-first order, so no final transpose is needed either.
+Blocks are sized to stay in one core's L2 cache and run on the shared pool
+with BLAS at one thread (see ``_parallel``).
+
+Fast paths: 1x1 kernels with unit stride and no padding are a plain
+(batched) matmul; depthwise convolutions (one input channel per group) are a
+sum over kernel taps of broadcast multiply-adds, with no GEMM at all.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from itertools import product
+
+import numpy as np
+
+from engine.ops._parallel import num_workers, run_chunked, run_tasks
+
+__all__ = ["conv", "conv_output_size"]
+
+# Target bytes of one block's working set (patch matrix + GEMM result). About
+# a quarter of this machine's 4 MiB per-core L2; tuned with bench/bench_conv.py.
+_BLOCK_BYTES = 1 << 20
+# A block should hold at least this many output pixels, or the GEMM is too
+# thin to run at full speed whatever the cache does.
+_MIN_BLOCK_PIXELS = 64
+# Below this many multiply-adds per block, splitting for the pool costs more
+# (task hand-off, ~50 us) than it saves.
+_MIN_PARALLEL_MACS = 1 << 20
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int,
+                     pad_end: int, dilation: int) -> int:
+    """Output length of a convolution along one axis (floor rule, as ONNX)."""
+    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    *,
+    strides: Sequence[int] | None,
+    pads: Sequence[int] | None,
+    dilations: Sequence[int] | None,
+    group: int = 1,
+    kernel_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """ONNX ``Conv`` with explicit padding.
+
+    x: (N, C_in, *spatial) with 1 to 3 spatial axes; w: (C_out, C_in/group,
+    *k); b: (C_out,) or None. ``strides``/``dilations`` have one entry per
+    spatial axis and ``pads`` two ([x1_begin, x2_begin, ..., x1_end, ...]);
+    None means the ONNX default (1 or 0 everywhere). ``kernel_shape``, if
+    given, must equal ``w.shape[2:]``. Returns float32 (N, C_out, *out) with
+    ``out = (in + pad_begin + pad_end - dilation*(k-1) - 1) // stride + 1``.
+
+    Raises ValueError when shapes or attribute lengths are inconsistent or an
+    output size would be smaller than 1.
+    """
+    x = _as_f32(x)
+    w = _as_f32(w)
+    nd = _check_spatial_input(x, "Conv")
+    if w.ndim != x.ndim:
+        raise ValueError(
+            f"Conv: weight must have shape (C_out, C_in/group, *kernel) with {nd} "
+            f"kernel axes, got shape {w.shape}."
+        )
+    strides = _tuple_attr(strides, nd, 1, "strides", "Conv")
+    dilations = _tuple_attr(dilations, nd, 1, "dilations", "Conv")
+    pads = _tuple_attr(pads, 2 * nd, 0, "pads", "Conv")
+    ksize = w.shape[2:]
+    if kernel_shape is not None and tuple(kernel_shape) != tuple(ksize):
+        raise ValueError(
+            f"Conv: kernel_shape {list(kernel_shape)} does not match the weight's "
+            f"kernel {list(ksize)}."
+        )
+    n, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    if group < 1 or c_in % group or c_out % group or w.shape[1] * group != c_in:
+        raise ValueError(
+            f"Conv: input has {c_in} channels and weight shape {w.shape} with "
+            f"group={group}; need C_in = group * weight.shape[1] and C_out "
+            f"divisible by group."
+        )
+    if b is not None:
+        b = _as_f32(b)
+        if b.shape != (c_out,):
+            raise ValueError(f"Conv: bias must have shape ({c_out},), got {b.shape}.")
+    out_size = tuple(
+        conv_output_size(x.shape[2 + i], ksize[i], strides[i], pads[i], pads[nd + i],
+                         dilations[i])
+        for i in range(nd)
+    )
+    if min(out_size) < 1 or min(ksize) < 1 or min(strides) < 1 or min(dilations) < 1:
+        raise ValueError(
+            f"Conv: input spatial size {list(x.shape[2:])} with kernel {list(ksize)}, "
+            f"strides {list(strides)}, dilations {list(dilations)} and pads "
+            f"{list(pads)} gives output size {list(out_size)}; every size must be "
+            f"at least 1."
+        )
+    if n == 0 or c_out == 0:
+        return np.zeros((n, c_out, *out_size), dtype=np.float32)
+
+    if w.shape[1] == 1 and group == c_in:
+        return _conv_depthwise(x, w, b, strides, pads, dilations, out_size)
+    if (
+        all(k == 1 for k in ksize)
+        and all(s == 1 for s in strides)
+        and not any(pads)
+    ):
+        return _conv_pointwise(x, w, b, group)
+    return _conv_im2col(x, w, b, strides, pads, dilations, group, out_size)
+
+
+# --------------------------------------------------------------------------
+# helpers shared with the other kernel modules
+
+
+def _as_f32(a: np.ndarray) -> np.ndarray:
+    """``a`` as a float32 ndarray, without a copy when it already is one."""
+    return np.asarray(a, dtype=np.float32)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    """Ceiling of ``a / b`` for integers with ``b > 0`` (exact, no floats)."""
+    return -((-a) // b)
+
+
+def _check_spatial_input(x: np.ndarray, op: str) -> int:
+    """Number of spatial axes of ``x`` (N, C, *spatial); ValueError unless 1-3."""
+    if not 3 <= x.ndim <= 5:
+        raise ValueError(
+            f"{op} expects an input of shape (N, C, *spatial) with 1 to 3 spatial "
+            f"axes, got shape {x.shape}."
+        )
+    return x.ndim - 2
+
+
+def _tuple_attr(value: Sequence[int] | None, length: int, default: int, name: str,
+                op: str) -> tuple[int, ...]:
+    """An ONNX list attribute as a tuple; None means ``default`` on every axis."""
+    if value is None:
+        return (default,) * length
+    out = tuple(int(v) for v in value)
+    if len(out) != length:
+        raise ValueError(f"{op}: {name} must have {length} entries, got {list(out)}.")
+    return out
+
+
+def _tap_valid_range(in_size: int, out_size: int, offset: int, stride: int,
+                     pad_begin: int) -> tuple[int, int]:
+    """Output indices ``[lo, hi)`` whose input index is inside the input.
+
+    Output index ``o`` reads input index ``o * stride + offset - pad_begin``
+    (``offset`` = kernel tap index * dilation); indices outside ``[lo, hi)``
+    read padding. ``lo == hi`` when no index is valid.
+    """
+    lo = max(0, _ceil_div(pad_begin - offset, stride))
+    hi = min(out_size, (in_size - 1 + pad_begin - offset) // stride + 1)
+    return lo, max(lo, hi)
+
+
+# --------------------------------------------------------------------------
+# general path: blocked im2col + GEMM
+
+
+def _plan_blocks(n: int, rows: int, row_pixels: int, pixel_bytes: int,
+                 pixel_macs: int) -> list[tuple[int, int, int, int]]:
+    """Cut the output into blocks ``(n0, n1, r0, r1)``.
+
+    A block is either rows ``r0:r1`` of one image (``n1 == n0 + 1``) or whole
+    images ``n0:n1`` (``r0 == 0, r1 == rows``), holding about
+    ``_BLOCK_BYTES`` of working set. A small job is one block (then BLAS may
+    use every core for it); a large one gets at least two blocks per worker.
+    """
+    image_pixels = rows * row_pixels
+    total_pixels = n * image_pixels
+    workers = num_workers()
+    if total_pixels * pixel_macs < 2 * _MIN_PARALLEL_MACS or workers == 1:
+        target = total_pixels
+    else:
+        target = max(_MIN_BLOCK_PIXELS, _BLOCK_BYTES // pixel_bytes)
+        # Enough blocks to keep every worker busy, as long as each block still
+        # carries enough work to be worth a hand-off.
+        target = min(target, max(_ceil_div(total_pixels, 2 * workers),
+                                 _MIN_PARALLEL_MACS // pixel_macs, 1))
+    if image_pixels <= target:
+        per = max(1, min(n, target // image_pixels))
+        return [(n0, min(n, n0 + per), 0, rows) for n0 in range(0, n, per)]
+    rb = max(1, min(rows, target // row_pixels))
+    return [(i, i + 1, r0, min(rows, r0 + rb)) for i in range(n) for r0 in range(0, rows, rb)]
+
+
+def _conv_im2col(x, w, b, strides, pads, dilations, group, out_size):
+    n, c_in = x.shape[:2]
+    in_size = x.shape[2:]
+    nd = len(in_size)
+    ksize = w.shape[2:]
+    c_out = w.shape[0]
+    cg, cog = c_in // group, c_out // group
+    ktot = math.prod(ksize)
+    rows, rest = out_size[0], out_size[1:]
+    row_pixels = math.prod(rest)
+    kg = cg * ktot  # patch rows per group: (channel, tap), channel-major
+    # The bias rides along the GEMM as an extra all-ones patch row, so the
+    # GEMM writes final values straight into the output with no extra pass.
+    kg1 = kg + (b is not None)
+    wmat = w.reshape(group, cog, kg)  # matches the patch's (channel, tap) order
+    if b is not None:
+        wmat = np.concatenate([wmat, b.reshape(group, cog, 1)], axis=2)
+
+    # Per tap and axis: the output range that reads real input (the patch
+    # holds zeros elsewhere) and the matching input slice. Axis 0 is clipped
+    # per block; for the other axes the range is the same in every block.
+    taps = []
+    for t, kidx in enumerate(product(*(range(k) for k in ksize))):
+        per_axis = []
+        for i in range(nd):
+            off = kidx[i] * dilations[i] - pads[i]
+            lo, hi = _tap_valid_range(in_size[i], out_size[i], off + pads[i], strides[i],
+                                      pads[i])
+            per_axis.append((lo, hi, off))
+        if all(hi > lo for lo, hi, _ in per_axis[1:]):
+            inner_dst = tuple(slice(lo, hi) for lo, hi, _ in per_axis[1:])
+            inner_src = tuple(
+                slice(lo * s + off, (hi - 1) * s + off + 1, s)
+                for (lo, hi, off), s in zip(per_axis[1:], strides[1:])
+            )
+            taps.append((t, per_axis[0], inner_dst, inner_src))
+        # else: this tap reads only padding in every block; its patch rows
+        # stay zero from the buffer's allocation.
+
+    out = np.empty((n, c_out, *out_size), dtype=np.float32)
+    blocks = _plan_blocks(n, rows, row_pixels, 4 * (group * kg1 + c_out), kg * cog)
+    xg = x.reshape(n, group, cg, *in_size)
+    local = threading.local()
+
+    def patch_buffer(nb: int, rb: int) -> np.ndarray:
+        # Zero-initialised once per thread and block shape: positions that
+        # read padding along axes 1.. are the same in every block, so they
+        # are never written again. The bias row of ones is also set once.
+        cache = getattr(local, "patches", None)
+        if cache is None:
+            cache = local.patches = {}
+        buf = cache.get((nb, rb))
+        if buf is None:
+            buf = np.zeros((group, kg1, nb * rb * row_pixels), dtype=np.float32)
+            if kg1 > kg:
+                buf[:, kg] = 1.0
+            cache[(nb, rb)] = buf
+        return buf
+
+    def run_block(block: tuple[int, int, int, int]) -> None:
+        n0, n1, r0, r1 = block
+        nb, rb = n1 - n0, r1 - r0
+        npix = nb * rb * row_pixels
+        buf = patch_buffer(nb, rb)
+        patch = buf[:, :kg].reshape(group, cg, ktot, nb, rb, *rest)
+        src_all = xg[n0:n1].transpose(1, 2, 0, *range(3, 3 + nd))  # (G, cg, nb, *in)
+        lead = (slice(None),) * 3  # group, channel, image
+        s0 = strides[0]
+        for t, (lo, hi, off), inner_dst, inner_src in taps:
+            dst = patch[:, :, t]  # (G, cg, nb, rb, *rest)
+            lo, hi = max(lo, r0) - r0, min(hi, r1) - r0
+            if hi <= lo:
+                dst[...] = 0  # only padding rows in this block
+                continue
+            src_rows = slice((lo + r0) * s0 + off, (hi - 1 + r0) * s0 + off + 1, s0)
+            dst[(*lead, slice(lo, hi), *inner_dst)] = src_all[(*lead, src_rows, *inner_src)]
+            if lo > 0:
+                dst[(*lead, slice(0, lo))] = 0
+            if hi < rb:
+                dst[(*lead, slice(hi, rb))] = 0
+        if nb == 1:
+            dst_out = out[n0, :, r0:r1].reshape(group, cog, npix)
+            for g in range(group):
+                np.matmul(wmat[g], buf[g], out=dst_out[g])
+        else:
+            res = np.empty((group, cog, npix), dtype=np.float32)
+            for g in range(group):
+                np.matmul(wmat[g], buf[g], out=res[g])
+            out[n0:n1].reshape(nb, c_out, -1)[...] = res.reshape(c_out, nb, -1).swapaxes(0, 1)
+
+    run_chunked(blocks, run_block)
+    return out
+
+
+# --------------------------------------------------------------------------
+# fast paths
+
+
+def _conv_pointwise(x, w, b, group):
+    """1x1 kernel, unit stride, no padding: a matmul over channels."""
+    n, c_in = x.shape[:2]
+    spatial = x.shape[2:]
+    c_out = w.shape[0]
+    cg, cog = c_in // group, c_out // group
+    npix = math.prod(spatial)
+    wg = w.reshape(group, cog, cg)
+    if npix >= _MIN_BLOCK_PIXELS:
+        # (G, C_out/G, C_in/G) @ (N, G, C_in/G, P): channels-first in and out.
+        out = np.matmul(wg, x.reshape(n, group, cg, npix))
+        out = out.reshape(n, c_out, npix)
+    else:
+        # Tiny images: one GEMM over all N * P pixels instead of N thin ones.
+        xt = x.reshape(n, group, cg, npix).transpose(1, 0, 3, 2).reshape(group, n * npix, cg)
+        res = np.matmul(xt, wg.transpose(0, 2, 1))  # (G, N*P, C_out/G)
+        out = np.ascontiguousarray(
+            res.reshape(group, n, npix, cog).transpose(1, 0, 3, 2)
+        ).reshape(n, c_out, npix)
+    if b is not None:
+        out += b[:, None]
+    return out.reshape(n, c_out, *spatial)
+
+
+def _conv_depthwise(x, w, b, strides, pads, dilations, out_size):
+    """One input channel per group: sum over taps of broadcast multiply-adds.
+
+    C_out may be a multiple ``m`` of C_in (ONNX depth multiplier); output
+    channel ``c * m + j`` reads input channel ``c``. Work is split into
+    (image, channel chunk) tasks whose accumulator stays in cache; each tap
+    only touches the output box whose inputs are real, so no padding is
+    materialised.
+    """
+    n, c_in = x.shape[:2]
+    in_size = x.shape[2:]
+    nd = len(in_size)
+    ksize = w.shape[2:]
+    c_out = w.shape[0]
+    mult = c_out // c_in
+    ktot = math.prod(ksize)
+    # (C_in, m, k_total) weights, padded with singleton spatial axes to broadcast.
+    wt = w.reshape(c_in, mult, ktot)
+    out = np.empty((n, c_out, *out_size), dtype=np.float32)
+    out5 = out.reshape(n, c_in, mult, *out_size)
+
+    tap_boxes = []
+    for t, kidx in enumerate(product(*(range(k) for k in ksize))):
+        dst_sl, src_sl = [], []
+        for i in range(nd):
+            off = kidx[i] * dilations[i]
+            lo, hi = _tap_valid_range(in_size[i], out_size[i], off, strides[i], pads[i])
+            if hi <= lo:
+                break
+            s = strides[i]
+            dst_sl.append(slice(lo, hi))
+            src_sl.append(slice(lo * s + off - pads[i], (hi - 1) * s + off - pads[i] + 1, s))
+        else:
+            tap_boxes.append((t, tuple(dst_sl), tuple(src_sl)))
+
+    out_pixels = math.prod(out_size)
+    chan_bytes = 4 * mult * out_pixels * 2  # accumulator + product scratch
+    per = max(1, min(c_in, _BLOCK_BYTES // max(1, chan_bytes)))
+    if n * c_out * out_pixels * ktot < 2 * _MIN_PARALLEL_MACS:
+        per = c_in
+    chunks = [(i, c0, min(c_in, c0 + per)) for i in range(n) for c0 in range(0, c_in, per)]
+    local = threading.local()
+    spatial_ones = (1,) * nd
+
+    def run_chunk(i: int, c0: int, c1: int) -> None:
+        acc = out5[i, c0:c1]  # (cb, m, *out)
+        if b is None:
+            acc.fill(0.0)
+        else:
+            acc[...] = b.reshape(c_in, mult, *spatial_ones)[c0:c1]
+        scratch = getattr(local, "scratch", None)
+        if scratch is None or scratch.size < acc.size:
+            scratch = local.scratch = np.empty(acc.size, dtype=np.float32)
+        xs = x[i, c0:c1, None]  # (cb, 1, *in)
+        for t, dst_sl, src_sl in tap_boxes:
+            wv = wt[c0:c1, :, t].reshape(c1 - c0, mult, *spatial_ones)
+            dst = acc[(slice(None), slice(None), *dst_sl)]
+            tmp = scratch[: dst.size].reshape(dst.shape)
+            np.multiply(xs[(slice(None), slice(None), *src_sl)], wv, out=tmp)
+            dst += tmp
+
+    run_tasks([lambda ch=ch: run_chunk(*ch) for ch in chunks])
+    return out

@@ -1,0 +1,145 @@
+"""N-d transposed convolution (ONNX ``ConvTranspose``).
+
+One GEMM per group turns every input pixel into its C_out/g * k_total
+contributions (``w_g^T @ x_g`` over all input pixels of an image), then a
+col2im scatter-adds each kernel tap's contributions into a strided view of the
+full-size output (a loop over taps only), and finally the pads are cropped.
+Images are split into chunks that run on the shared pool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import product
+
+import numpy as np
+
+from engine.ops._parallel import run_chunked
+from engine.ops.conv import _as_f32, _check_spatial_input, _tuple_attr
+
+__all__ = ["conv_transpose", "conv_transpose_output_size"]
+
+# Below this many multiply-adds per image the pool hand-off is not worth it.
+_MIN_PARALLEL_MACS = 1 << 20
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int, pad_begin: int,
+                               pad_end: int, dilation: int, output_padding: int) -> int:
+    """Output length along one axis, as the ONNX ``ConvTranspose`` formula:
+
+    ``stride * (size - 1) + dilation * (kernel - 1) + 1 - pad_begin - pad_end
+    + output_padding``.
+    """
+    return (stride * (size - 1) + dilation * (kernel - 1) + 1 - pad_begin - pad_end
+            + output_padding)
+
+
+def conv_transpose(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    *,
+    strides: Sequence[int] | None,
+    pads: Sequence[int] | None,
+    dilations: Sequence[int] | None,
+    group: int = 1,
+    output_padding: Sequence[int] | None = None,
+    kernel_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """ONNX ``ConvTranspose`` with explicit pads.
+
+    x: (N, C_in, *spatial) with 1 to 3 spatial axes; w: (C_in, C_out/group,
+    *k) (ONNX layout); b: (C_out,) or None. ``strides``, ``dilations`` and
+    ``output_padding`` have one entry per spatial axis, ``pads`` two
+    ([x1_begin, ..., x1_end, ...]); None means the ONNX default (1 or 0).
+    ``kernel_shape``, if given, must equal ``w.shape[2:]``. Returns float32
+    (N, C_out, *out) with ``out`` as in ``conv_transpose_output_size``.
+
+    Raises ValueError on inconsistent shapes or attribute lengths, or when an
+    output size would be smaller than 1.
+    """
+    x = _as_f32(x)
+    w = _as_f32(w)
+    nd = _check_spatial_input(x, "ConvTranspose")
+    if w.ndim != x.ndim:
+        raise ValueError(
+            f"ConvTranspose: weight must have shape (C_in, C_out/group, *kernel) with "
+            f"{nd} kernel axes, got shape {w.shape}."
+        )
+    strides = _tuple_attr(strides, nd, 1, "strides", "ConvTranspose")
+    dilations = _tuple_attr(dilations, nd, 1, "dilations", "ConvTranspose")
+    pads = _tuple_attr(pads, 2 * nd, 0, "pads", "ConvTranspose")
+    output_padding = _tuple_attr(output_padding, nd, 0, "output_padding", "ConvTranspose")
+    ksize = w.shape[2:]
+    if kernel_shape is not None and tuple(kernel_shape) != tuple(ksize):
+        raise ValueError(
+            f"ConvTranspose: kernel_shape {list(kernel_shape)} does not match the "
+            f"weight's kernel {list(ksize)}."
+        )
+    n, c_in = x.shape[:2]
+    if group < 1 or c_in % group or w.shape[0] != c_in:
+        raise ValueError(
+            f"ConvTranspose: input has {c_in} channels and weight shape {w.shape} with "
+            f"group={group}; need weight.shape[0] == C_in, divisible by group."
+        )
+    cg, cog = c_in // group, w.shape[1]
+    c_out = cog * group
+    if b is not None:
+        b = _as_f32(b)
+        if b.shape != (c_out,):
+            raise ValueError(
+                f"ConvTranspose: bias must have shape ({c_out},), got {b.shape}."
+            )
+    in_size = x.shape[2:]
+    out_size = tuple(
+        conv_transpose_output_size(in_size[i], ksize[i], strides[i], pads[i],
+                                   pads[nd + i], dilations[i], output_padding[i])
+        for i in range(nd)
+    )
+    if (min(out_size) < 1 or min(ksize) < 1 or min(strides) < 1 or min(dilations) < 1
+            or min(in_size) < 1):
+        raise ValueError(
+            f"ConvTranspose: input spatial size {list(in_size)} with kernel "
+            f"{list(ksize)}, strides {list(strides)}, dilations {list(dilations)}, pads "
+            f"{list(pads)} and output_padding {list(output_padding)} gives output size "
+            f"{list(out_size)}; every size must be at least 1."
+        )
+
+    ktot = math.prod(ksize)
+    in_pixels = math.prod(in_size)
+    # Full (uncropped) output: every tap's scatter fits, plus output_padding.
+    full_size = tuple(
+        strides[i] * (in_size[i] - 1) + dilations[i] * (ksize[i] - 1) + 1 + output_padding[i]
+        for i in range(nd)
+    )
+    # (G, C_out/g * k_total, C_in/g): row index = out_channel * k_total + tap.
+    wt = w.reshape(group, cg, cog * ktot).transpose(0, 2, 1)
+    xg = x.reshape(n, group, cg, in_pixels)
+    full = np.empty((n, c_out, *full_size), dtype=np.float32)
+    tap_slices = [
+        tuple(slice(k * d, k * d + s * (sz - 1) + 1, s)
+              for k, d, s, sz in zip(kidx, dilations, strides, in_size))
+        for kidx in product(*(range(k) for k in ksize))
+    ]
+    fill = (0.0 if b is None else b.reshape(c_out, *(1,) * nd))
+
+    def run_images(n0: int, n1: int) -> None:
+        dst = full[n0:n1]
+        dst[...] = fill  # bias (or zero) first, taps accumulate on top
+        for g in range(group):
+            # (nb, C_out/g * k_total, in_pixels): all taps' contributions.
+            cols = np.matmul(wt[g], xg[n0:n1, g]).reshape(n1 - n0, cog, ktot, *in_size)
+            dst_g = dst[:, g * cog:(g + 1) * cog]
+            for t, sl in enumerate(tap_slices):
+                dst_g[(slice(None), slice(None), *sl)] += cols[:, :, t]
+
+    macs_per_image = c_out * ktot * cg * in_pixels
+    per = max(1, min(n, _MIN_PARALLEL_MACS // max(1, macs_per_image)))
+    run_chunked([(n0, min(n, n0 + per)) for n0 in range(0, n, per)],
+                lambda chunk: run_images(*chunk))
+
+    crop = tuple(slice(pads[i], pads[i] + out_size[i]) for i in range(nd))
+    if all(sl.start == 0 and sl.stop == fs for sl, fs in zip(crop, full_size)):
+        return full
+    return np.ascontiguousarray(full[(slice(None), slice(None), *crop)])

@@ -1,0 +1,43 @@
+"""Batch normalization, inference form (ONNX ``BatchNormalization`` with
+training_mode=0)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.ops.conv import _as_f32
+
+__all__ = ["batch_normalization"]
+
+
+def batch_normalization(
+    x: np.ndarray,
+    scale: np.ndarray,
+    bias: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    epsilon: float = 1e-5,
+) -> np.ndarray:
+    """``(x - mean) / sqrt(var + epsilon) * scale + bias`` per channel.
+
+    x: (N, C, *spatial) (any number of trailing axes, including none);
+    scale, bias, mean, var: (C,), broadcast over axis 1. Folded into one
+    multiply-add per element (coefficients computed in float64). Returns
+    float32 of x's shape; ValueError when a parameter is not of shape (C,).
+    """
+    x = _as_f32(x)
+    if x.ndim < 2:
+        raise ValueError(f"BatchNormalization: input must be (N, C, ...), got {x.shape}.")
+    c = x.shape[1]
+    params = {"scale": scale, "bias": bias, "mean": mean, "var": var}
+    for name, p in params.items():
+        if np.shape(p) != (c,):
+            raise ValueError(
+                f"BatchNormalization: {name} must have shape ({c},), got {np.shape(p)}."
+            )
+    a = np.asarray(scale, np.float64) / np.sqrt(np.asarray(var, np.float64) + epsilon)
+    shift = np.asarray(bias, np.float64) - np.asarray(mean, np.float64) * a
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    out = x * a.astype(np.float32).reshape(bshape)
+    out += shift.astype(np.float32).reshape(bshape)
+    return out

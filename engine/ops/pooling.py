@@ -1,0 +1,219 @@
+"""N-d max and average pooling (ONNX ``MaxPool``, ``AveragePool`` and the
+global variants).
+
+The windowed pools loop over kernel taps only: each tap is one strided view of
+the padded input covering every output cell, combined with ``np.maximum`` or
+``np.add``. The output-size rule, including ceil mode, lives in
+``pool_output_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import product
+
+import numpy as np
+
+from engine.ops.conv import _as_f32, _ceil_div, _check_spatial_input, _tuple_attr
+
+__all__ = [
+    "average_pool",
+    "global_average_pool",
+    "global_max_pool",
+    "max_pool",
+    "pool_output_size",
+]
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
+                     dilation: int, ceil_mode: int) -> int:
+    """Output length of a pooling window along one axis (ONNX opset 19+ rule).
+
+    ``span = dilation * (kernel - 1) + 1`` and ``total = size + pad_begin +
+    pad_end``. Floor mode: ``(total - span) // stride + 1``. Ceil mode rounds
+    the division up instead, then drops the last window if it would start in
+    the right padding, i.e. when ``(out - 1) * stride >= size + pad_begin``.
+    May return a value below 1 when the window does not fit at all.
+    """
+    span = dilation * (kernel - 1) + 1
+    room = size + pad_begin + pad_end - span
+    if not ceil_mode:
+        return room // stride + 1
+    out = _ceil_div(room, stride) + 1
+    if out > 1 and (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def max_pool(
+    x: np.ndarray,
+    *,
+    kernel_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    pads: Sequence[int] | None = None,
+    ceil_mode: int = 0,
+    dilations: Sequence[int] | None = None,
+) -> np.ndarray:
+    """ONNX ``MaxPool`` (first output only) with explicit pads.
+
+    x: (N, C, *spatial) with 1 to 3 spatial axes. ``kernel_shape``, ``strides``
+    and ``dilations`` have one entry per spatial axis, ``pads`` two ([x1_begin,
+    ..., x1_end, ...]); None means 1 or 0 everywhere. Padding never wins the
+    max (it is -inf). Returns float32 (N, C, *out) with ``out`` from
+    ``pool_output_size``. Raises ValueError on inconsistent attribute lengths
+    or an output size below 1.
+    """
+    x = _as_f32(x)
+    geom = _geometry(x, "MaxPool", kernel_shape, strides, pads, dilations, ceil_mode)
+    xp = _padded(x, geom, -np.inf)
+    out = None
+    for sl in _tap_slices(geom):
+        view = xp[(slice(None), slice(None), *sl)]
+        if out is None:
+            out = view.copy()
+        else:
+            np.maximum(out, view, out=out)
+    return out
+
+
+def average_pool(
+    x: np.ndarray,
+    *,
+    kernel_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    pads: Sequence[int] | None = None,
+    ceil_mode: int = 0,
+    count_include_pad: int = 0,
+    dilations: Sequence[int] | None = None,
+) -> np.ndarray:
+    """ONNX ``AveragePool`` with explicit pads.
+
+    Arguments as ``max_pool``. Each output is the sum of the window's cells
+    divided by the number of window taps that lie inside the real input
+    (``count_include_pad=0``) or inside the input plus the explicit pads
+    (``count_include_pad=1``); the extra cells that ceil mode adds past the
+    end pad are never counted. Returns float32 (N, C, *out).
+    """
+    x = _as_f32(x)
+    geom = _geometry(x, "AveragePool", kernel_shape, strides, pads, dilations, ceil_mode)
+    xp = _padded(x, geom, 0.0)
+    out = None
+    for sl in _tap_slices(geom):
+        view = xp[(slice(None), slice(None), *sl)]
+        if out is None:
+            out = view.copy()
+        else:
+            np.add(out, view, out=out)
+    out /= _window_counts(geom, True)
+    return out
+
+
+def global_max_pool(x: np.ndarray) -> np.ndarray:
+    """ONNX ``GlobalMaxPool``: (N, C, *spatial) -> (N, C, 1, ..., 1), float32."""
+    x = _as_f32(x)
+    nd = _check_spatial_input(x, "GlobalMaxPool")
+    return x.max(axis=tuple(range(2, 2 + nd)), keepdims=True)
+
+
+def global_average_pool(x: np.ndarray) -> np.ndarray:
+    """ONNX ``GlobalAveragePool``: (N, C, *spatial) -> (N, C, 1, ..., 1), float32."""
+    x = _as_f32(x)
+    nd = _check_spatial_input(x, "GlobalAveragePool")
+    return x.mean(axis=tuple(range(2, 2 + nd)), keepdims=True, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------
+
+
+class _Geometry:
+    """Per-axis window geometry of one pooling call."""
+
+    __slots__ = ("in_size", "kernel", "strides", "dilations", "pad_begin", "pad_end",
+                 "out_size", "extra_end")
+
+    def __init__(self, in_size, kernel, strides, dilations, pad_begin, pad_end, out_size):
+        self.in_size = in_size
+        self.kernel = kernel
+        self.strides = strides
+        self.dilations = dilations
+        self.pad_begin = pad_begin
+        self.pad_end = pad_end
+        self.out_size = out_size
+        # Cells past the explicit end pad that ceil mode's last window reaches.
+        self.extra_end = tuple(
+            max(0, (o - 1) * s + d * (k - 1) + 1 - (n + pb + pe))
+            for o, s, d, k, n, pb, pe in zip(out_size, strides, dilations, kernel, in_size,
+                                             pad_begin, pad_end)
+        )
+
+
+def _geometry(x, op, kernel_shape, strides, pads, dilations, ceil_mode) -> _Geometry:
+    nd = _check_spatial_input(x, op)
+    kernel = _tuple_attr(kernel_shape, nd, 1, "kernel_shape", op)
+    strides = _tuple_attr(strides, nd, 1, "strides", op)
+    dilations = _tuple_attr(dilations, nd, 1, "dilations", op)
+    pads = _tuple_attr(pads, 2 * nd, 0, "pads", op)
+    in_size = x.shape[2:]
+    if min(kernel) < 1 or min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
+        raise ValueError(
+            f"{op}: kernel_shape {list(kernel)}, strides {list(strides)} and dilations "
+            f"{list(dilations)} must be positive and pads {list(pads)} non-negative."
+        )
+    out_size = tuple(
+        pool_output_size(in_size[i], kernel[i], strides[i], pads[i], pads[nd + i],
+                         dilations[i], ceil_mode)
+        for i in range(nd)
+    )
+    if min(out_size) < 1:
+        raise ValueError(
+            f"{op}: input spatial size {list(in_size)} with kernel {list(kernel)}, "
+            f"strides {list(strides)}, dilations {list(dilations)} and pads {list(pads)} "
+            f"gives output size {list(out_size)}; every size must be at least 1."
+        )
+    return _Geometry(in_size, kernel, strides, dilations, pads[:nd], pads[nd:], out_size)
+
+
+def _padded(x: np.ndarray, geom: _Geometry, value: float) -> np.ndarray:
+    """``x`` padded with ``value``: explicit pads plus the ceil-mode extra cells."""
+    widths = [(0, 0), (0, 0)] + [
+        (pb, pe + extra)
+        for pb, pe, extra in zip(geom.pad_begin, geom.pad_end, geom.extra_end)
+    ]
+    if not any(w for pair in widths for w in pair):
+        return x
+    return np.pad(x, widths, mode="constant", constant_values=value)
+
+
+def _tap_slices(geom: _Geometry) -> list[tuple[slice, ...]]:
+    """For each kernel tap, the padded-input slices that feed every output cell."""
+    return [
+        tuple(slice(k * d, k * d + s * (o - 1) + 1, s)
+              for k, d, s, o in zip(kidx, geom.dilations, geom.strides, geom.out_size))
+        for kidx in product(*(range(k) for k in geom.kernel))
+    ]
+
+
+def _window_counts(geom: _Geometry, include_pad: bool) -> np.ndarray:
+    """Divisor per output cell: window taps inside the counted region.
+
+    The counted region is the real input, or the input plus explicit pads with
+    ``include_pad``. It is a box, so the count is a product of per-axis counts
+    (broadcast to the output's spatial shape, with leading N and C axes of 1).
+    """
+    nd = len(geom.out_size)
+    counts = np.ones((1, 1) + (1,) * nd, dtype=np.float32)
+    for i in range(nd):
+        o = np.arange(geom.out_size[i])[:, None]
+        k = np.arange(geom.kernel[i])[None, :]
+        pos = o * geom.strides[i] + k * geom.dilations[i] - geom.pad_begin[i]
+        if include_pad:
+            lo, hi = -geom.pad_begin[i], geom.in_size[i] + geom.pad_end[i]
+        else:
+            lo, hi = 0, geom.in_size[i]
+        per_axis = ((pos >= lo) & (pos < hi)).sum(axis=1).astype(np.float32)
+        shape = [1] * (2 + nd)
+        shape[2 + i] = geom.out_size[i]
+        counts = counts * per_axis.reshape(shape)
+    # A window with no counted tap only happens for pads >= kernel (invalid in
+    # ONNX); divide its zero sum by 1 rather than warn and return NaN.
+    return np.maximum(counts, 1.0)

@@ -1,0 +1,149 @@
+"""Project files: the stack as JSON (so it diffs well) with its weights, in one file.
+
+Format `convscope-project`, version 1:
+```
+{"format": "convscope-project", "version": 1,
+ "input": {"channels": 3, "spatial": [64, 64], "batch": 1},
+ "seed": 0,
+ "layers": [{"name": "conv1", "spec": {"type": "Conv", "rank": 2, "out_channels": 8, ...}}, ...],
+ "weights": {"conv1": {"W": {"shape": [8, 3, 3, 3], "data": "<base64 of little-endian float32>"}}}}
+```
+Layers are in order; `spec` holds every field of the layer's spec (models.layers). Weights are
+optional per layer: a missing one gets its deterministic default from the seed. Files are data
+only: reading one executes nothing.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.atomic import write_atomic
+from models.errors import ConfigError, FileFormatError
+from models.layers import LayerSpec
+from models.stack import InputSpec, Layer, Stack, frozen_array
+
+FORMAT = "convscope-project"
+VERSION = 1
+SUFFIX = ".convscope"
+
+
+def to_json(stack: Stack) -> str:
+    """The project file's text."""
+    document = {
+        "format": FORMAT, "version": VERSION,
+        "input": {"channels": stack.input.channels, "spatial": list(stack.input.spatial),
+                  "batch": stack.input.batch},
+        "seed": stack.seed,
+        "layers": [{"name": layer.name, "spec": layer.spec.to_dict()} for layer in stack.layers],
+        "weights": {layer.name: {key: _encode(array) for key, array in layer.weights.items()}
+                    for layer in stack.layers if layer.weights},
+    }
+    return json.dumps(document, indent=1) + "\n"
+
+
+def save(stack: Stack, path: str | os.PathLike[str]) -> None:
+    """Write the project atomically (the old file stays whole if this fails)."""
+    write_atomic(path, to_json(stack).encode("utf-8"))
+
+
+def load(path: str | os.PathLike[str]) -> Stack:
+    """Read a project file. Raises FileFormatError with the file's name and what is wrong."""
+    name = Path(path).name
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as err:
+        raise FileFormatError(f"cannot read {name}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{name} is not a ConvScope project (it is not text)") from None
+    try:
+        return from_json(text)
+    except FileFormatError as err:
+        raise FileFormatError(f"{name}: {err.reason}", field=err.field) from None
+
+
+def from_json(text: str) -> Stack:
+    """The stack a project file's text describes. Raises FileFormatError."""
+    if not text.strip():
+        raise FileFormatError("the file is empty")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FileFormatError(f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
+                              f"the file may be truncated") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise FileFormatError("not a ConvScope project (no \"format\": \"convscope-project\")")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise FileFormatError("the project has no version number")
+    if version > VERSION:
+        raise FileFormatError(f"the project is version {version}, written by a newer ConvScope; "
+                              f"this one reads up to version {VERSION}: update ConvScope")
+    try:
+        return _stack(doc)
+    except FileFormatError:
+        raise
+    except ConfigError as err:
+        raise FileFormatError(str(err), field=err.field) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise FileFormatError(f"malformed project: {err}") from None
+
+
+def _stack(doc: dict[str, Any]) -> Stack:
+    raw_input = _typed(doc.get("input"), dict, "input")
+    input_spec = InputSpec(channels=raw_input.get("channels"), spatial=raw_input.get("spatial"),
+                           batch=raw_input.get("batch", 1))
+    seed = doc.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise FileFormatError(f"seed must be a whole number of at least 0, got {seed!r}")
+    weights = _typed(doc.get("weights", {}), dict, "weights")
+    layers = []
+    for i, entry in enumerate(_typed(doc.get("layers"), list, "layers")):
+        entry = _typed(entry, dict, f"layers[{i}]")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise FileFormatError(f"layer {i + 1} has no name")
+        try:
+            spec = LayerSpec.from_dict(_typed(entry.get("spec"), dict, f"layers[{i}].spec"))
+        except ConfigError as err:
+            raise FileFormatError(f"layer {i + 1} ({name}): {err.reason}", field=err.field) from None
+        arrays = _typed(weights.get(name, {}), dict, f"weights of {name}")
+        layers.append(Layer(name, spec, {k: _decode(v, f"{name}.{k}") for k, v in arrays.items()}))
+    return Stack(input=input_spec, seed=seed).with_layers(layers)
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise FileFormatError(f"{where} must be a{'n' if kind is list else ''} "
+                              f"{'array' if kind is list else 'object'}, got {type(value).__name__}")
+    return value
+
+
+def _encode(array: np.ndarray) -> dict[str, Any]:
+    data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+    return {"shape": list(array.shape), "data": base64.b64encode(data).decode("ascii")}
+
+
+def _decode(entry: Any, where: str) -> np.ndarray:
+    entry = _typed(entry, dict, f"weight {where}")
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0
+                                          for d in shape):
+        raise FileFormatError(f"weight {where} has no valid shape")
+    try:
+        raw = base64.b64decode(entry.get("data", ""), validate=True)
+    except (binascii.Error, TypeError):
+        raise FileFormatError(f"weight {where} is not valid base64") from None
+    if len(raw) != 4 * math.prod(shape):
+        raise FileFormatError(f"weight {where} holds {len(raw) // 4} values but its shape "
+                              f"{tuple(shape)} needs {math.prod(shape)}")
+    array = np.frombuffer(raw, dtype="<f4").reshape(shape)
+    if not np.isfinite(array).all():
+        raise FileFormatError(f"weight {where} contains NaN or infinite values")
+    return frozen_array(array)
