@@ -1,21 +1,27 @@
 """N-d convolution (ONNX ``Conv``), the hot path of the live view.
 
-Layout: everything stays channels-first (N, C, *spatial). The general path is
-a blocked im2col: the output is cut into blocks of a few output rows (first
-spatial axis) of one image, or of several whole images when images are small.
-For each block the patch matrix is built as (C_in * k_total, pixels), i.e.
-one row per (input channel, kernel tap). Each row is a strided slice of the
-*unpadded* input, so the copy runs along the contiguous last axis and needs
-no transpose; padding is written as zeros into the few edge columns instead
-of padding the whole input first. One GEMM per group per block
-``W_g (C_out/g, C_in/g * k_total) @ patch_g`` gives the block's output
-directly in channels-first order, so no final transpose is needed either.
-Blocks are sized to stay in one core's L2 cache and run on the shared pool
-with BLAS at one thread (see ``_parallel``).
+Layout: everything stays channels-first (N, C, *spatial), so there is no
+transpose on the way in or out. The general path is a blocked im2col. The
+output is cut into blocks of a few output rows (first spatial axis) of one
+image, or of several whole images when images are small. For each block the
+patch matrix is built as (C_in * k_total, pixels): one row per (input
+channel, kernel tap), filled with one strided copy per tap from the unpadded
+input, which runs along the contiguous last axis. The patch buffer is zeroed
+once per thread and block shape; padding cells along the non-first axes are
+the same in every block and never rewritten, and rows that read padding at
+the top or bottom are re-zeroed per block. One GEMM per group per block,
+``[W_g | b_g] @ [patch_g; 1]`` (the bias rides along as a row of ones), writes
+the block's final values straight into the (N, C_out, *out) result. Blocks
+are sized to stay in one core's L2 cache and run on the shared pool with BLAS
+at one thread (see ``_parallel``).
+
+On the design: with C_out rows, ``W @ patch`` runs at the same BLAS speed as
+the channels-last ``patch^T @ W^T``, and skipping the two layout transposes
+of input and output saves more than the channels-last copy would gain.
 
 Fast paths: 1x1 kernels with unit stride and no padding are a plain
 (batched) matmul; depthwise convolutions (one input channel per group) are a
-sum over kernel taps of broadcast multiply-adds, with no GEMM at all.
+sum over kernel taps of contiguous multiply-adds, with no GEMM at all.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from engine.ops._parallel import num_workers, run_chunked, run_tasks
 
 __all__ = ["conv", "conv_output_size"]
 
-# Target bytes of one block's working set (patch matrix + GEMM result). About
-# a quarter of this machine's 4 MiB per-core L2; tuned with bench/bench_conv.py.
+# Target bytes of one block's working set (patch matrix + GEMM result), about
+# half of a 2 MiB per-core L2. On the 2-core dev machine anything from 512 KiB
+# to 2 MiB times the same (bench/bench_conv.py); 1 MiB keeps the GEMM's
+# pixel count in its fast range (~200-900 columns for 64 channels).
 _BLOCK_BYTES = 1 << 20
 # A block should hold at least this many output pixels, or the GEMM is too
 # thin to run at full speed whatever the cache does.
@@ -115,7 +123,8 @@ def conv(
     if n == 0 or c_out == 0:
         return np.zeros((n, c_out, *out_size), dtype=np.float32)
 
-    if w.shape[1] == 1 and group == c_in:
+    if group == c_in > 1:
+        # Depthwise (C_in == 1 is one group: a single GEMM serves it better).
         return _conv_depthwise(x, w, b, strides, pads, dilations, out_size)
     if (
         all(k == 1 for k in ksize)
@@ -228,12 +237,11 @@ def _conv_im2col(x, w, b, strides, pads, dilations, group, out_size):
     # per block; for the other axes the range is the same in every block.
     taps = []
     for t, kidx in enumerate(product(*(range(k) for k in ksize))):
-        per_axis = []
+        per_axis = []  # (lo, hi, input index of output 0)
         for i in range(nd):
-            off = kidx[i] * dilations[i] - pads[i]
-            lo, hi = _tap_valid_range(in_size[i], out_size[i], off + pads[i], strides[i],
-                                      pads[i])
-            per_axis.append((lo, hi, off))
+            lo, hi = _tap_valid_range(in_size[i], out_size[i], kidx[i] * dilations[i],
+                                      strides[i], pads[i])
+            per_axis.append((lo, hi, kidx[i] * dilations[i] - pads[i]))
         if all(hi > lo for lo, hi, _ in per_axis[1:]):
             inner_dst = tuple(slice(lo, hi) for lo, hi, _ in per_axis[1:])
             inner_src = tuple(
@@ -327,66 +335,155 @@ def _conv_pointwise(x, w, b, group):
     return out.reshape(n, c_out, *spatial)
 
 
+class _PhaseGrid:
+    """Geometry for window ops (depthwise conv, pooling) done as flat passes.
+
+    To make every per-tap pass one contiguous 1-D operation, the padded
+    input is split by stride phase: along an axis with stride ``s``, phase
+    ``a`` holds padded positions ``a, a + s, a + 2s, ...``, so a tap at padded
+    offset ``k * d`` reads phase ``(k * d) % s`` shifted by ``(k * d) // s``
+    with unit stride. Each phase is stored flat per (image, channel) as a
+    "plane", and outputs are computed on a grid that spans full plane rows
+    (the cells past the output's extent on axes 1.. are garbage, cropped at
+    the end), so a tap's input is one flat slice at a fixed offset.
+
+    Attributes: ``taps``: per kernel tap ``(tap number, phase, offset)``;
+    ``grid``: flat grid length; ``fills``: per phase ``(phase, plane slices,
+    input slices)`` where the plane holds real input (elsewhere padding).
+    """
+
+    def __init__(self, in_size, ksize, strides, dilations, pads_begin, out_size):
+        nd = len(in_size)
+        self.out_size = tuple(out_size)
+        axis_taps = []  # per axis, per kernel index: (phase, shift)
+        plane_len = []
+        for i in range(nd):
+            s, d = strides[i], dilations[i]
+            offs = [(k * d % s, k * d // s) for k in range(ksize[i])]
+            axis_taps.append(offs)
+            plane_len.append(out_size[i] + max(sh for _, sh in offs))
+        self.plane_len = tuple(plane_len)
+        pstride = [math.prod(plane_len[i + 1:]) for i in range(nd)]
+        self.grid = out_size[0] * pstride[0]
+        # One extra row on axis 0: slack for the garbage cells of late taps.
+        self.plane_shape = (plane_len[0] + 1, *plane_len[1:])
+        self.plane_size = math.prod(self.plane_shape)
+
+        kidxs = list(product(*(range(k) for k in ksize)))
+        phases = sorted({tuple(axis_taps[i][k][0] for i, k in enumerate(kidx))
+                         for kidx in kidxs})
+        index = {ph: j for j, ph in enumerate(phases)}
+        self.n_phases = len(phases)
+        self.taps = [
+            (t, index[tuple(axis_taps[i][k][0] for i, k in enumerate(kidx))],
+             sum(axis_taps[i][k][1] * pstride[i] for i, k in enumerate(kidx)))
+            for t, kidx in enumerate(kidxs)
+        ]
+        self.fills = []
+        for ph in phases:
+            dst_sl, src_sl = [], []
+            for i, a in enumerate(ph):
+                s, pb = strides[i], pads_begin[i]
+                lo = max(0, _ceil_div(pb - a, s))
+                hi = min(plane_len[i], (in_size[i] - 1 + pb - a) // s + 1)
+                if hi <= lo:
+                    break
+                dst_sl.append(slice(lo, hi))
+                src_sl.append(slice(lo * s + a - pb, (hi - 1) * s + a - pb + 1, s))
+            else:
+                self.fills.append((index[ph], tuple(dst_sl), tuple(src_sl)))
+
+    def new_planes(self, lead: tuple[int, ...], pad_value: float) -> np.ndarray:
+        """Phase planes (n_phases, *lead, plane_size) holding only padding."""
+        return np.full((self.n_phases, *lead, self.plane_size), pad_value, dtype=np.float32)
+
+    def fill(self, planes: np.ndarray, src: np.ndarray) -> None:
+        """Copy ``src`` (*lead, *in_size) into the planes' real-input cells.
+
+        The other cells are never written, so planes made by ``new_planes``
+        can be refilled for every chunk of the same shape.
+        """
+        lead = (slice(None),) * (src.ndim - len(self.out_size))
+        for j, dst_sl, src_sl in self.fills:
+            plane = planes[j].reshape(*src.shape[:len(lead)], *self.plane_shape)
+            plane[(*lead, *dst_sl)] = src[(*lead, *src_sl)]
+
+    def tap_input(self, planes: np.ndarray, phase: int, offset: int) -> np.ndarray:
+        """Flat (*lead, grid) view of the planes that a tap reads."""
+        return planes[phase, ..., offset:offset + self.grid]
+
+    def cropped(self, acc: np.ndarray) -> np.ndarray:
+        """View of a flat (..., grid) result as (..., *out_size), garbage cut."""
+        shaped = acc.reshape(*acc.shape[:-1], self.out_size[0], *self.plane_len[1:])
+        return shaped[(..., *(slice(0, o) for o in self.out_size))]
+
+
+def _plan_chunks(n: int, c: int, chan_bytes: int,
+                 total_work: int) -> list[tuple[int, int, int, int]]:
+    """Chunks ``(n0, n1, c0, c1)`` of about ``_BLOCK_BYTES`` for window ops.
+
+    Whole images' channels when one image fits, else a few channels of one
+    image; a single chunk when the job is too small to be worth splitting.
+    """
+    per = max(1, _BLOCK_BYTES // max(1, chan_bytes))
+    if total_work < 2 * _MIN_PARALLEL_MACS:
+        per = n * c
+    if per >= c:
+        nb = max(1, min(n, per // c))
+        return [(n0, min(n, n0 + nb), 0, c) for n0 in range(0, n, nb)]
+    return [(i, i + 1, c0, min(c, c0 + per)) for i in range(n) for c0 in range(0, c, per)]
+
+
 def _conv_depthwise(x, w, b, strides, pads, dilations, out_size):
-    """One input channel per group: sum over taps of broadcast multiply-adds.
+    """One input channel per group: a sum over taps of multiply-adds.
 
     C_out may be a multiple ``m`` of C_in (ONNX depth multiplier); output
-    channel ``c * m + j`` reads input channel ``c``. Work is split into
-    (image, channel chunk) tasks whose accumulator stays in cache; each tap
-    only touches the output box whose inputs are real, so no padding is
-    materialised.
+    channel ``c * m + j`` reads input channel ``c``. Each tap is one
+    contiguous multiply and add over a chunk of (images, channels), see
+    ``_PhaseGrid``; chunks are sized to stay in cache and run on the pool.
     """
     n, c_in = x.shape[:2]
-    in_size = x.shape[2:]
-    nd = len(in_size)
+    nd = x.ndim - 2
     ksize = w.shape[2:]
-    c_out = w.shape[0]
-    mult = c_out // c_in
+    mult = w.shape[0] // c_in
     ktot = math.prod(ksize)
-    # (C_in, m, k_total) weights, padded with singleton spatial axes to broadcast.
-    wt = w.reshape(c_in, mult, ktot)
-    out = np.empty((n, c_out, *out_size), dtype=np.float32)
-    out5 = out.reshape(n, c_in, mult, *out_size)
-
-    tap_boxes = []
-    for t, kidx in enumerate(product(*(range(k) for k in ksize))):
-        dst_sl, src_sl = [], []
-        for i in range(nd):
-            off = kidx[i] * dilations[i]
-            lo, hi = _tap_valid_range(in_size[i], out_size[i], off, strides[i], pads[i])
-            if hi <= lo:
-                break
-            s = strides[i]
-            dst_sl.append(slice(lo, hi))
-            src_sl.append(slice(lo * s + off - pads[i], (hi - 1) * s + off - pads[i] + 1, s))
-        else:
-            tap_boxes.append((t, tuple(dst_sl), tuple(src_sl)))
-
-    out_pixels = math.prod(out_size)
-    chan_bytes = 4 * mult * out_pixels * 2  # accumulator + product scratch
-    per = max(1, min(c_in, _BLOCK_BYTES // max(1, chan_bytes)))
-    if n * c_out * out_pixels * ktot < 2 * _MIN_PARALLEL_MACS:
-        per = c_in
-    chunks = [(i, c0, min(c_in, c0 + per)) for i in range(n) for c0 in range(0, c_in, per)]
+    geo = _PhaseGrid(x.shape[2:], ksize, strides, dilations, pads[:nd], out_size)
+    # (k_total, C_in, m, 1): per tap, one weight per (channel, multiplier).
+    wtaps = np.ascontiguousarray(w.reshape(c_in, mult, ktot).transpose(2, 0, 1))[..., None]
+    bias = None if b is None else b.reshape(c_in, mult, *(1,) * nd)
+    out = np.empty((n, c_in * mult, *out_size), dtype=np.float32)
+    out_view = out.reshape(n, c_in, mult, *out_size)
+    chunks = _plan_chunks(n, c_in, 4 * (geo.n_phases * geo.plane_size + 2 * mult * geo.grid),
+                          n * c_in * mult * geo.grid * ktot)
     local = threading.local()
-    spatial_ones = (1,) * nd
 
-    def run_chunk(i: int, c0: int, c1: int) -> None:
-        acc = out5[i, c0:c1]  # (cb, m, *out)
-        if b is None:
-            acc.fill(0.0)
+    def buffers(nb: int, cb: int):
+        # Per thread and chunk shape; the planes' padding cells stay zero.
+        cache = getattr(local, "bufs", None)
+        if cache is None:
+            cache = local.bufs = {}
+        bufs = cache.get((nb, cb))
+        if bufs is None:
+            acc = np.empty((nb, cb, mult, geo.grid), dtype=np.float32)
+            bufs = cache[(nb, cb)] = (geo.new_planes((nb, cb), 0.0), acc, np.empty_like(acc))
+        return bufs
+
+    def run_chunk(chunk: tuple[int, int, int, int]) -> None:
+        n0, n1, c0, c1 = chunk
+        planes, acc, tmp = buffers(n1 - n0, c1 - c0)
+        geo.fill(planes, x[n0:n1, c0:c1])
+        for t, phase, off in geo.taps:
+            tap_in = geo.tap_input(planes, phase, off)[:, :, None]  # (nb, cb, 1, grid)
+            if t == 0:
+                np.multiply(tap_in, wtaps[t, c0:c1], out=acc)
+            else:
+                np.multiply(tap_in, wtaps[t, c0:c1], out=tmp)
+                acc += tmp
+        dst = out_view[n0:n1, c0:c1]
+        if bias is None:
+            np.copyto(dst, geo.cropped(acc))
         else:
-            acc[...] = b.reshape(c_in, mult, *spatial_ones)[c0:c1]
-        scratch = getattr(local, "scratch", None)
-        if scratch is None or scratch.size < acc.size:
-            scratch = local.scratch = np.empty(acc.size, dtype=np.float32)
-        xs = x[i, c0:c1, None]  # (cb, 1, *in)
-        for t, dst_sl, src_sl in tap_boxes:
-            wv = wt[c0:c1, :, t].reshape(c1 - c0, mult, *spatial_ones)
-            dst = acc[(slice(None), slice(None), *dst_sl)]
-            tmp = scratch[: dst.size].reshape(dst.shape)
-            np.multiply(xs[(slice(None), slice(None), *src_sl)], wv, out=tmp)
-            dst += tmp
+            np.add(geo.cropped(acc), bias[c0:c1], out=dst)
 
-    run_tasks([lambda ch=ch: run_chunk(*ch) for ch in chunks])
+    run_chunked(chunks, run_chunk)
     return out

@@ -1,20 +1,30 @@
 """N-d max and average pooling (ONNX ``MaxPool``, ``AveragePool`` and the
 global variants).
 
-The windowed pools loop over kernel taps only: each tap is one strided view of
-the padded input covering every output cell, combined with ``np.maximum`` or
-``np.add``. The output-size rule, including ceil mode, lives in
-``pool_output_size``.
+The windowed pools loop over kernel taps only: each tap is one contiguous
+``np.maximum`` or ``np.add`` pass over a chunk of (images, channels), using
+the stride-phase planes of ``conv._PhaseGrid`` (padding cells hold -inf for
+max, 0 for average), and chunks run on the shared pool. The output-size
+rule, including ceil mode, lives in ``pool_output_size``.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Sequence
-from itertools import product
 
 import numpy as np
 
-from engine.ops.conv import _as_f32, _ceil_div, _check_spatial_input, _tuple_attr
+from engine.ops._parallel import run_chunked
+from engine.ops.conv import (
+    _as_f32,
+    _ceil_div,
+    _check_spatial_input,
+    _PhaseGrid,
+    _plan_chunks,
+    _tuple_attr,
+)
 
 __all__ = [
     "average_pool",
@@ -65,15 +75,7 @@ def max_pool(
     """
     x = _as_f32(x)
     geom = _geometry(x, "MaxPool", kernel_shape, strides, pads, dilations, ceil_mode)
-    xp = _padded(x, geom, -np.inf)
-    out = None
-    for sl in _tap_slices(geom):
-        view = xp[(slice(None), slice(None), *sl)]
-        if out is None:
-            out = view.copy()
-        else:
-            np.maximum(out, view, out=out)
-    return out
+    return _window_reduce(x, geom, np.maximum, -np.inf, None)
 
 
 def average_pool(
@@ -96,16 +98,8 @@ def average_pool(
     """
     x = _as_f32(x)
     geom = _geometry(x, "AveragePool", kernel_shape, strides, pads, dilations, ceil_mode)
-    xp = _padded(x, geom, 0.0)
-    out = None
-    for sl in _tap_slices(geom):
-        view = xp[(slice(None), slice(None), *sl)]
-        if out is None:
-            out = view.copy()
-        else:
-            np.add(out, view, out=out)
-    out /= _window_counts(geom, True)
-    return out
+    inv_counts = np.float32(1.0) / _window_counts(geom, bool(count_include_pad))
+    return _window_reduce(x, geom, np.add, 0.0, inv_counts[0, 0])
 
 
 def global_max_pool(x: np.ndarray) -> np.ndarray:
@@ -126,10 +120,10 @@ def global_average_pool(x: np.ndarray) -> np.ndarray:
 
 
 class _Geometry:
-    """Per-axis window geometry of one pooling call."""
+    """Per-axis window geometry of one pooling call (validated attributes)."""
 
     __slots__ = ("in_size", "kernel", "strides", "dilations", "pad_begin", "pad_end",
-                 "out_size", "extra_end")
+                 "out_size")
 
     def __init__(self, in_size, kernel, strides, dilations, pad_begin, pad_end, out_size):
         self.in_size = in_size
@@ -139,12 +133,6 @@ class _Geometry:
         self.pad_begin = pad_begin
         self.pad_end = pad_end
         self.out_size = out_size
-        # Cells past the explicit end pad that ceil mode's last window reaches.
-        self.extra_end = tuple(
-            max(0, (o - 1) * s + d * (k - 1) + 1 - (n + pb + pe))
-            for o, s, d, k, n, pb, pe in zip(out_size, strides, dilations, kernel, in_size,
-                                             pad_begin, pad_end)
-        )
 
 
 def _geometry(x, op, kernel_shape, strides, pads, dilations, ceil_mode) -> _Geometry:
@@ -173,24 +161,48 @@ def _geometry(x, op, kernel_shape, strides, pads, dilations, ceil_mode) -> _Geom
     return _Geometry(in_size, kernel, strides, dilations, pads[:nd], pads[nd:], out_size)
 
 
-def _padded(x: np.ndarray, geom: _Geometry, value: float) -> np.ndarray:
-    """``x`` padded with ``value``: explicit pads plus the ceil-mode extra cells."""
-    widths = [(0, 0), (0, 0)] + [
-        (pb, pe + extra)
-        for pb, pe, extra in zip(geom.pad_begin, geom.pad_end, geom.extra_end)
-    ]
-    if not any(w for pair in widths for w in pair):
-        return x
-    return np.pad(x, widths, mode="constant", constant_values=value)
+def _window_reduce(x: np.ndarray, geom: _Geometry, combine: np.ufunc, pad_value: float,
+                   scale: np.ndarray | None) -> np.ndarray:
+    """Combine every window's taps with ``combine`` (padding = ``pad_value``),
+    then multiply by ``scale`` (broadcast over the output's spatial axes) if
+    given. Runs in (images, channels) chunks on the pool."""
+    n, c = x.shape[:2]
+    grid = _PhaseGrid(geom.in_size, geom.kernel, geom.strides, geom.dilations,
+                      geom.pad_begin, geom.out_size)
+    out = np.empty((n, c, *geom.out_size), dtype=np.float32)
+    chunks = _plan_chunks(n, c, 4 * (grid.n_phases * grid.plane_size + grid.grid),
+                          n * c * grid.grid * math.prod(geom.kernel))
+    local = threading.local()
 
+    def buffers(nb: int, cb: int):
+        # Per thread and chunk shape; the planes' padding cells keep pad_value.
+        cache = getattr(local, "bufs", None)
+        if cache is None:
+            cache = local.bufs = {}
+        bufs = cache.get((nb, cb))
+        if bufs is None:
+            acc = np.empty((nb, cb, grid.grid), dtype=np.float32)
+            bufs = cache[(nb, cb)] = (grid.new_planes((nb, cb), pad_value), acc)
+        return bufs
 
-def _tap_slices(geom: _Geometry) -> list[tuple[slice, ...]]:
-    """For each kernel tap, the padded-input slices that feed every output cell."""
-    return [
-        tuple(slice(k * d, k * d + s * (o - 1) + 1, s)
-              for k, d, s, o in zip(kidx, geom.dilations, geom.strides, geom.out_size))
-        for kidx in product(*(range(k) for k in geom.kernel))
-    ]
+    def run_chunk(chunk: tuple[int, int, int, int]) -> None:
+        n0, n1, c0, c1 = chunk
+        planes, acc = buffers(n1 - n0, c1 - c0)
+        grid.fill(planes, x[n0:n1, c0:c1])
+        for t, phase, off in grid.taps:
+            tap_in = grid.tap_input(planes, phase, off)
+            if t == 0:
+                np.copyto(acc, tap_in)
+            else:
+                combine(acc, tap_in, out=acc)
+        dst = out[n0:n1, c0:c1]
+        if scale is None:
+            np.copyto(dst, grid.cropped(acc))
+        else:
+            np.multiply(grid.cropped(acc), scale, out=dst)
+
+    run_chunked(chunks, run_chunk)
+    return out
 
 
 def _window_counts(geom: _Geometry, include_pad: bool) -> np.ndarray:

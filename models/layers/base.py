@@ -187,16 +187,16 @@ def require_rank(spec: LayerSpec, in_shape: Shape, rank: int) -> None:
     have = len(in_shape) - 1
     if have == rank:
         return
-    dims = "C, " + ", ".join(a[0].upper() for a in AXIS_NAMES[rank])
+    axes = f"{rank} spatial ax{'es' if rank > 1 else 'is'} (C, " \
+        + ", ".join(a[0].upper() for a in AXIS_NAMES[rank]) + ")"
     if have == 0:
-        raise ConfigError(f"{spec.type_name} needs an input with {rank} spatial axis"
-                          f"{'es' if rank > 1 else ''} ({dims}), but gets a flat vector of "
-                          f"{in_shape[0]} features; move it before the Flatten or Dense layer",
+        raise ConfigError(f"{spec.type_name} needs an input with {axes}, but gets a flat vector "
+                          f"of {in_shape[0]} features; move it before the Flatten or Dense layer",
                           field="rank")
-    raise ConfigError(f"{spec.type_name} needs an input with {rank} spatial axis"
-                      f"{'es' if rank > 1 else ''} ({dims}), but gets {describe_shape(in_shape)} "
-                      f"with {have}; use the {have}D version of this layer or change the input",
-                      field="rank")
+    fix = (f"use {spec.type_name.replace(f'{rank}D', f'{have}D')} instead"
+           if 1 <= have <= 3 else "change the input")
+    raise ConfigError(f"{spec.type_name} needs an input with {axes}, but gets "
+                      f"{describe_shape(in_shape)} with {have}; {fix}", field="rank")
 
 
 def require_spatial(spec: LayerSpec, in_shape: Shape) -> None:

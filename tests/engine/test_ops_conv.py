@@ -103,6 +103,21 @@ def test_depthwise_large_enough_to_split_into_tasks():
     np.testing.assert_allclose(conv(x, w, None, **attrs), expected, **TOL)
 
 
+@pytest.mark.parametrize("block_bytes", [1 << 12, 1 << 16], ids=["channel-chunks",
+                                                                 "image-chunks"])
+def test_depthwise_chunks(monkeypatch, block_bytes):
+    # Several chunks: a few channels of one image, or several whole images;
+    # chunk shapes differ at the end, so per-shape buffers are reused and new.
+    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv_module, "_MIN_PARALLEL_MACS", 1)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((5, 6, 13, 11), dtype=np.float32)
+    w = rng.standard_normal((12, 1, 3, 2), dtype=np.float32)
+    b = rng.standard_normal(12, dtype=np.float32)
+    attrs = {"strides": [2, 1], "pads": [1, 0, 2, 1], "dilations": [1, 2], "group": 6}
+    np.testing.assert_allclose(conv(x, w, b, **attrs), _reference(x, w, b, **attrs), **TOL)
+
+
 @pytest.mark.parametrize("spatial", [(40, 30), (3, 2)], ids=["batched-nchw", "tiny-images"])
 @pytest.mark.parametrize("group", [1, 2])
 def test_pointwise_1x1(spatial, group):

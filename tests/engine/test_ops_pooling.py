@@ -20,6 +20,8 @@ restrictions can be lifted when onnx fixes them.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -214,3 +216,21 @@ def test_bad_attributes_raise():
         average_pool(x, kernel_shape=[5, 5], strides=[1, 1], pads=[0, 0, 0, 0])
     with pytest.raises(ValueError):
         max_pool(np.zeros((4, 4), np.float32), kernel_shape=[2, 2])
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 12, 1 << 16], ids=["channel-chunks",
+                                                                 "image-chunks"])
+def test_chunked_pools_match_onnxruntime(monkeypatch, block_bytes):
+    # Force several chunks: a few channels of one image, or several images.
+    conv_module = importlib.import_module("engine.ops.conv")
+    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv_module, "_MIN_PARALLEL_MACS", 1)
+    x = np.random.default_rng(3).standard_normal((5, 6, 13, 11), dtype=np.float32)
+    attrs = {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [1, 0, 1, 1],
+             "ceil_mode": 1, "dilations": [1, 2]}
+    np.testing.assert_allclose(max_pool(x, **attrs),
+                               run_onnxruntime("MaxPool", {"x": x}, **attrs), **TOL)
+    for cip in (0, 1):
+        np.testing.assert_allclose(
+            average_pool(x, count_include_pad=cip, **attrs),
+            run_onnxruntime("AveragePool", {"x": x}, count_include_pad=cip, **attrs), **TOL)

@@ -1,0 +1,121 @@
+"""Speed check of engine.ops.conv against onnxruntime and raw NumPy matmul.
+
+Run from the repository root (the OpenBLAS variables some setups export force
+old BLAS kernels; unset them for benchmarks only):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/bench_conv.py
+
+Prints, per case, the best of 5 timed runs after a warm-up for: our ``conv``,
+onnxruntime's CPU Conv (one node, intra_op_num_threads = cpu count), and a
+NumPy float32 matmul with the same FLOP count; plus GFLOP/s and the ratio
+ours / onnxruntime. Reports figures only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import onnxruntime as ort  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
+
+from engine.ops import conv  # noqa: E402
+
+REPEATS = 5
+
+
+def best_time(fn, repeats: int = REPEATS) -> float:
+    fn()  # warm-up: page faults, thread pools, BLAS buffers
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def ort_session(w: np.ndarray, b: np.ndarray, x_shape, attrs) -> ort.InferenceSession:
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "bench",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    return ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def matmul_same_flops(flops: float):
+    """A float32 (m x k) @ (k x n) with about ``flops`` FLOPs, k = n = 576."""
+    k = n = 576
+    m = max(1, int(flops // (2 * k * n)))
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    bm = rng.standard_normal((k, n), dtype=np.float32)
+    return (lambda: a @ bm), 2.0 * m * k * n
+
+
+CASES = [
+    # name, x shape, w shape, group
+    ("conv 3x3 64->64", (4, 64, 224, 224), (64, 64, 3, 3), 1),
+    ("depthwise 3x3 64", (4, 64, 112, 112), (64, 1, 3, 3), 64),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    args = parser.parse_args()
+
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    print(f"python {platform.python_version()}, numpy {np.__version__}, "
+          f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs")
+    for lib in blas:
+        print(f"BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel "
+              f"(architecture) {lib.get('architecture')}, {lib.get('num_threads')} threads")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            print(f"warning: {var}={os.environ[var]} is set; BLAS may use old kernels")
+    print()
+
+    header = (f"{'case':<18} {'ours ms':>8} {'ort ms':>8} {'matmul ms':>9} "
+              f"{'ours GF/s':>9} {'ort GF/s':>9} {'mm GF/s':>8} {'ours/ort':>8}")
+    print(header)
+    print("-" * len(header))
+    rng = np.random.default_rng(0)
+    for name, x_shape, w_shape, group in CASES:
+        x = rng.standard_normal(x_shape, dtype=np.float32)
+        w = rng.standard_normal(w_shape, dtype=np.float32)
+        b = rng.standard_normal(w_shape[0], dtype=np.float32)
+        attrs = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": group}
+        session = ort_session(w, b, x_shape, attrs)
+        ours_out = conv(x, w, b, **attrs)
+        ort_out = session.run(None, {"x": x})[0]
+        err = float(np.abs(ours_out - ort_out).max())
+        # Same output size (stride 1, pad 1): FLOPs = 2 * N * C_out * H * W * C_in/g * k.
+        flops = 2.0 * ours_out.size * w.shape[1] * w.shape[2] * w.shape[3]
+        mm_fn, mm_flops = matmul_same_flops(flops)
+        t_ours = best_time(lambda: conv(x, w, b, **attrs), args.repeats)
+        t_ort = best_time(lambda: session.run(None, {"x": x}), args.repeats)
+        t_mm = best_time(mm_fn, args.repeats)
+        print(f"{name:<18} {t_ours * 1e3:8.1f} {t_ort * 1e3:8.1f} {t_mm * 1e3:9.1f} "
+              f"{flops / t_ours / 1e9:9.1f} {flops / t_ort / 1e9:9.1f} "
+              f"{mm_flops / t_mm / 1e9:8.1f} {t_ours / t_ort:8.2f}   (max |ours-ort| {err:.1e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The open document: the current stack, its file, and the undo history of whole-stack edits.
+
+Every edit is a QUndoCommand holding the stack before and after (stacks are immutable values), so
+undo and redo are two assignments. The stack held is always materialised (every valid layer has
+its weights), and every change emits `stackChanged(stack, report)`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Hashable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from models.analysis import StackReport, analyse
+from models.errors import ConfigError
+from models.fields import field_info
+from models.layers import LayerSpec, Residual
+from models.stack import InputSpec, Layer, Stack
+from models.weights import materialise
+
+LayerPath = tuple[int, int | None]
+"""(index in the stack, index in a block's body or None for the layer itself)."""
+
+
+class StackCommand(QUndoCommand):
+    """Swap the document's stack between `old` and `new`.
+
+    Commands with the same `merge_key` (one field of one layer) merge, so dragging a spin box
+    from 3 to 9 is one undo step.
+    """
+    ID = 1
+
+    def __init__(self, document: Document, old: Stack, new: Stack, text: str,
+                 merge_key: Hashable | None = None) -> None:
+        super().__init__(text)
+        self.document = document
+        self.old = old
+        self.new = new
+        self.merge_key = merge_key
+
+    def id(self) -> int:
+        return self.ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, StackCommand) or other.merge_key != self.merge_key:
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.document._show(self.new)
+
+    def undo(self) -> None:
+        self.document._show(self.old)
+
+
+class Document(QObject):
+    """The stack being edited, where it is saved, and whether it changed since.
+
+    `modified` follows the undo stack's clean state: undoing back to the saved stack clears it.
+    """
+    stackChanged = Signal(object, object)  # (Stack, StackReport)
+    modifiedChanged = Signal(bool)
+    pathChanged = Signal(object)  # Path | None
+
+    def __init__(self, stack: Stack, path: str | Path | None = None, title: str = "untitled",
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self._stack = materialise(stack)
+        self._report = analyse(self._stack)
+        self._path = Path(path) if path else None
+        self._title = title
+
+    # ---- state ------------------------------------------------------------------------------
+    @property
+    def stack(self) -> Stack:
+        return self._stack
+
+    @property
+    def report(self) -> StackReport:
+        return self._report
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def display_name(self) -> str:
+        """The file's name without suffix, or the title a new document was given."""
+        return self._path.stem if self._path else self._title
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def reset(self, stack: Stack, path: str | Path | None = None, title: str = "untitled") -> None:
+        """Start over on another stack (New, Open): forgets the undo history."""
+        self.undo_stack.clear()
+        self._path = Path(path) if path else None
+        self._title = title
+        self.pathChanged.emit(self._path)
+        self._show(materialise(stack))
+        self.modifiedChanged.emit(False)
+
+    def mark_saved(self, path: str | Path) -> None:
+        self._path = Path(path)
+        self.undo_stack.setClean()
+        self.pathChanged.emit(self._path)
+
+    def _show(self, stack: Stack) -> None:
+        self._stack = stack
+        self._report = analyse(stack)
+        self.stackChanged.emit(stack, self._report)
+
+    # ---- edits (each one undoable) ------------------------------------------------------------
+    def apply(self, new: Stack, text: str, merge_key: Hashable | None = None) -> None:
+        """Make `new` the current stack as one undo step named `text`."""
+        new = materialise(new)
+        if new is self._stack:
+            return
+        self.undo_stack.push(StackCommand(self, self._stack, new, text, merge_key))
+
+    def add_layer(self, spec: LayerSpec, index: int | None = None) -> int:
+        """Insert a new layer (appended when index is None); returns its index."""
+        index = len(self._stack) if index is None else max(0, min(index, len(self._stack)))
+        self.apply(self._stack.inserted(index, spec), f"Add {spec.type_name}")
+        return index
+
+    def remove_layer(self, index: int) -> None:
+        name = self._stack.layers[index].name
+        self.apply(self._stack.removed(index), f"Delete {name}")
+
+    def duplicate_layer(self, index: int) -> int:
+        """Copy a layer, weights included, just after itself; returns the copy's index."""
+        layer = self._stack.layers[index]
+        copy = Layer(self._stack.unique_name(layer.spec), layer.spec, layer.weights)
+        layers = list(self._stack.layers)
+        layers.insert(index + 1, copy)
+        self.apply(self._stack.with_layers(layers), f"Duplicate {layer.name}")
+        return index + 1
+
+    def move_layer(self, source: int, target: int) -> None:
+        """Move the layer at `source` so it ends at index `target`."""
+        if source == target:
+            return
+        name = self._stack.layers[source].name
+        self.apply(self._stack.moved(source, target), f"Move {name}")
+
+    def rename_layer(self, index: int, name: str) -> None:
+        """Raises ConfigError when the name is empty or taken by another layer."""
+        old = self._stack.layers[index].name
+        name = name.strip()
+        if name == old:
+            return
+        if not name:
+            raise ConfigError("a layer needs a name", field="name", layer_index=index)
+        stack = self._stack.replaced(index, self._stack.layers[index].replace(name=name))
+        self.apply(stack, f"Rename {old} to {name}")
+
+    def spec_at(self, path: LayerPath) -> LayerSpec:
+        index, inner = path
+        spec = self._stack.layers[index].spec
+        return spec if inner is None else spec.body[inner]  # type: ignore[attr-defined]
+
+    def set_field(self, path: LayerPath, field: str, value: Any) -> None:
+        """Set one field of a layer (or of a block's inner layer) as one mergeable step.
+
+        Raises ConfigError when the spec refuses the value's type.
+        """
+        index, inner = path
+        layer = self._stack.layers[index]
+        target = self.spec_at(path)
+        changed = target.replace(**{field: value})
+        if inner is None:
+            spec = changed
+            where = layer.name
+        else:
+            block: Residual = layer.spec  # type: ignore[assignment]
+            body = block.body[:inner] + (changed,) + block.body[inner + 1:]
+            spec = block.replace(body=body)
+            where = f"{layer.name} layer {inner + 1}"
+        label = field_info(type(target), field).label.lower()
+        self.apply(self._stack.with_spec(index, spec), f"Change {label} of {where}",
+                   merge_key=(layer.name, inner, field))
+
+    def set_input(self, input_spec: InputSpec, what: str = "input") -> None:
+        self.apply(self._stack.with_input(input_spec), f"Change {what}",
+                   merge_key=("<input>", what))

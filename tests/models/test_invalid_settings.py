@@ -1,0 +1,103 @@
+"""Settings that cannot work give a clear message naming the layer, the field and a fix."""
+from __future__ import annotations
+
+import pytest
+
+from models.analysis import analyse
+from models.errors import ConfigError
+from models.layers import (AvgPool, Conv, ConvTranspose, Dense, Gated, MaxPool, ReLU, Residual,
+                           SeparableConv)
+from models.stack import InputSpec, Stack
+
+
+def first_error(input_spec: InputSpec, *specs) -> ConfigError:
+    stack = Stack(input_spec)
+    for spec in specs:
+        stack = stack.appended(spec)
+    error = analyse(stack).first_error
+    assert error is not None
+    return error
+
+
+def test_dilated_kernel_wider_than_padded_input() -> None:
+    error = first_error(InputSpec(1, (10, 10)), ReLU(),
+                        Conv(kernel_size=7, dilation=2, padding="valid"))
+    assert error.layer_index == 1 and error.field == "dilation"
+    assert "kernel 7 with dilation 2 spans 13 pixels" in str(error)
+    assert "10 wide" in str(error) and "lower the dilation or add padding" in str(error)
+    assert str(error).startswith("layer 2 (conv1, Conv2D):")
+
+
+def test_kernel_larger_than_input() -> None:
+    error = first_error(InputSpec(1, (5,)), Conv(rank=1, kernel_size=9, padding="valid"))
+    assert error.field == "kernel_size" and "larger than the padded input" in error.reason
+
+
+def test_channels_not_divisible_by_groups() -> None:
+    error = first_error(InputSpec(6, (8, 8)), Conv(out_channels=8, groups=4))
+    assert error.field == "groups" and "6 channels" in error.reason and "1, 2" in error.reason
+
+
+def test_filters_not_divisible_by_groups() -> None:
+    error = first_error(InputSpec(8, (8, 8)), Conv(out_channels=6, groups=4))
+    assert error.field == "groups" and "out_channels=6" in error.reason
+
+
+def test_output_padding_not_below_stride() -> None:
+    error = first_error(InputSpec(1, (4, 4)), ConvTranspose(stride=2, output_padding=2))
+    assert error.field == "output_padding" and "smaller than the stride" in error.reason
+
+
+def test_residual_paths_disagree() -> None:
+    body = (Conv(out_channels=8, stride=2),)
+    error = first_error(InputSpec(4, (8, 8)), Residual(body=body))
+    assert error.field == "shortcut"
+    assert "(8, 4, 4)" in error.reason and "(4, 8, 8)" in error.reason and "projection" in error.reason
+    # The projection shortcut fixes it.
+    report = analyse(Stack(InputSpec(4, (8, 8))).appended(Residual(body=body, shortcut="projection")))
+    assert report.ok and report.output_shape == (1, 8, 4, 4)
+
+
+def test_error_inside_a_block_names_the_inner_layer() -> None:
+    error = first_error(InputSpec(2, (4, 4)), Residual(body=(Conv(out_channels=2, kernel_size=9,
+                                                                  padding="valid"),)))
+    assert error.field == "body.0.kernel_size" and "body's layer 1 (Conv2D)" in error.reason
+
+
+def test_gated_residual_needs_matching_shapes() -> None:
+    error = first_error(InputSpec(4, (16,)), Gated(rank=1, out_channels=8, residual=True))
+    assert error.field == "residual"
+
+
+def test_dense_needs_flat_input_and_conv_needs_spatial() -> None:
+    assert "insert a Flatten" in first_error(InputSpec(3, (8, 8)), Dense()).reason
+    error = first_error(InputSpec(3, (8,)), Conv())
+    assert error.field == "rank" and "Conv1D" in error.reason
+
+
+def test_pool_padding_must_be_below_kernel() -> None:
+    error = first_error(InputSpec(1, (8, 8)), MaxPool(kernel_size=2, padding="explicit", pads=2))
+    assert error.field == "pads"
+
+
+def test_later_layers_wait_on_the_failing_one() -> None:
+    stack = Stack(InputSpec(1, (4, 4)))
+    for spec in (Conv(kernel_size=9, padding="valid"), ReLU(), AvgPool()):
+        stack = stack.appended(spec)
+    report = analyse(stack)
+    assert [r.waiting_on for r in report.layers] == [None, 0, 0]
+    assert report.layers[2].status == "waiting on layer 1"
+    assert report.layers[1].output_shape is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Conv(kernel_size="three"), lambda: Conv(stride=(1, 2, 3)), lambda: Conv(bias="yes"),
+    lambda: Conv(padding="full"), lambda: SeparableConv(out_channels=2.5)])
+def test_wrong_types_are_config_errors(make) -> None:
+    with pytest.raises(ConfigError):
+        make()
+
+
+def test_zero_values_are_reported_not_raised() -> None:
+    error = first_error(InputSpec(1, (8, 8)), Conv(stride=0))
+    assert error.field == "stride" and "at least 1" in error.reason
