@@ -161,10 +161,10 @@ class OrtRunner:
         return entry
 
     def _export(self, stack: Stack, batch: int, layer_outputs: bool) -> _Entry:
-        from engine.onnx_export import export_model  # imports onnx: only when a run needs it
         report = analyse(stack)
         if report.first_error is not None:
             raise report.first_error
+        from engine.onnx_export import export_model  # imports onnx: only when a run needs it
         sized = stack if batch == stack.input.batch else stack.with_input(
             InputSpec(stack.input.channels, stack.input.spatial, batch))
         model = export_model(materialise(sized), opset=self.opset, layer_outputs=layer_outputs)

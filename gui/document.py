@@ -68,7 +68,9 @@ class Document(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        # A method, not a lambda: Qt drops the connection when the document goes, before its
+        # undo stack (a child) emits cleanChanged on the way out.
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self._stack = materialise(stack)
         self._report = analyse(self._stack)
         self._path = Path(path) if path else None
@@ -109,6 +111,9 @@ class Document(QObject):
         self._path = Path(path)
         self.undo_stack.setClean()
         self.pathChanged.emit(self._path)
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.modifiedChanged.emit(not clean)
 
     def _show(self, stack: Stack) -> None:
         self._stack = stack

@@ -1,10 +1,12 @@
 """Dark and light looks: the Fusion style with a matching palette, and pyqtgraph to match."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
+import shiboken6
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from PySide6.QtWidgets import QApplication, QLabel, QStyleFactory
 
 THEMES = ("dark", "light")
 
@@ -27,6 +29,7 @@ LIGHT = Colors(card="#ffffff", card_border="#c9ced6", accent="#2f74c0", error="#
                error_fill="#fde8e8", waiting="#9aa0a8", muted="#5f6670")
 
 _current = "dark"
+_muted_labels: weakref.WeakSet[QLabel] = weakref.WeakSet()
 
 
 def colors() -> Colors:
@@ -36,6 +39,13 @@ def colors() -> Colors:
 
 def current_theme() -> str:
     return _current
+
+
+def mute(label: QLabel) -> QLabel:
+    """Draw `label` in the theme's secondary text colour, now and after a theme switch."""
+    label.setStyleSheet(f"color: {colors().muted};")
+    _muted_labels.add(label)
+    return label
 
 
 def _palette(name: str) -> QPalette:
@@ -73,6 +83,9 @@ def apply_theme(name: str) -> None:
     app = QApplication.instance()
     app.setStyle(QStyleFactory.create("Fusion"))
     app.setPalette(_palette(name))
+    for label in list(_muted_labels):
+        if shiboken6.isValid(label):
+            label.setStyleSheet(f"color: {colors().muted};")
     # pyqtgraph reads these when a plot is created; the feature-map views will follow the theme.
     import pyqtgraph
     palette = app.palette()

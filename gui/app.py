@@ -1,0 +1,44 @@
+"""Starting the desktop app: the QApplication, the theme, the main window, and screenshots."""
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from gui.main_window import APP_NAME, ORGANISATION, MainWindow
+from gui.theme import THEMES, apply_theme
+
+SCREENSHOT_DELAY_MS = 300  # lets the window finish its first layout and paint
+
+
+def run_app(path: str | None = None, screenshot: str | None = None) -> int:
+    """Run ConvScope on the demo model, or on `path` (a project or an .onnx file).
+
+    With `screenshot`, save the laid-out window to that PNG and exit instead of waiting for the
+    person (saved window layout is not applied, so screenshots are reproducible). Returns the
+    exit status: 0, or 1 when the screenshot cannot be written.
+    """
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APP_NAME)
+    settings = QSettings(ORGANISATION, APP_NAME)
+    theme = settings.value("theme", "dark")
+    apply_theme(theme if theme in THEMES and not screenshot else "dark")
+    window = MainWindow(settings=settings, restore=screenshot is None)
+    window.show()
+    window.stack_view.setFocus()  # Del, Ctrl+D and F2 act on the cards from the start
+    if path:
+        window.open_path(path)
+    if screenshot is None:
+        return app.exec()
+
+    def grab() -> None:
+        saved = window.grab().save(screenshot)
+        if not saved:
+            print(f"error: cannot write the screenshot {screenshot}", file=sys.stderr)
+        # exit(), not quit(): quit() closes the window first, which would save its layout.
+        app.exit(0 if saved else 1)
+
+    QTimer.singleShot(SCREENSHOT_DELAY_MS, grab)
+    return app.exec()

@@ -1,0 +1,357 @@
+"""The main window: the stack in the middle, palette, properties and summary in docks.
+
+The central splitter holds the layer cards and, beside them, the slot where the live feature
+maps will be drawn. File handling (New, Open, Save, recent files) and the unsaved-changes prompt
+live here; the prompt, the file dialogs and error boxes are methods so tests can answer them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from gui.document import Document
+from gui.palette import Palette
+from gui.property_editor import InputEditor, PropertyEditor
+from gui.stack_view import StackView
+from gui.summary_table import SummaryTable, human_count, shape_text
+from gui.theme import THEMES, apply_theme, current_theme, mute
+from models import project
+from models.analysis import StackReport
+from models.errors import ConfigError, FileFormatError
+from models.presets import PRESETS
+from models.stack import InputSpec, Stack
+
+APP_NAME = "ConvScope"
+ORGANISATION = "ConvScope"
+MAX_RECENT = 8
+DEFAULT_PRESET = "Demo: edges to classes"
+FILE_FILTER = f"ConvScope projects (*{project.SUFFIX});;ONNX models (*.onnx);;All files (*)"
+
+
+def load_stack(path: str | Path) -> Stack:
+    """A project file's stack, or an .onnx model's through the importer.
+
+    Raises FileFormatError (with the file's name) for anything that cannot be read.
+    """
+    if Path(path).suffix.lower() == ".onnx":
+        try:
+            # Imported here: onnx is slow to import and the app must start without it.
+            from engine.onnx_import import import_model
+        except ImportError as err:
+            raise FileFormatError(f"cannot open {Path(path).name}: ONNX import is not available "
+                                  f"({err})") from None
+        return import_model(path)
+    return project.load(path)
+
+
+class FeatureMapPanel(QFrame):
+    """The slot beside the stack where the live feature-map view will go.
+
+    Until then it says so; `set_view(widget)` puts the real view in its place.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("FeatureMapPanel")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.layout_ = QVBoxLayout(self)
+        title = QLabel("Feature maps")
+        title.setStyleSheet("font-weight: bold; font-size: 120%;")
+        self.placeholder = QLabel("Feature maps arrive with the live view: every layer's output "
+                                  "on a sample input, updated as you edit the stack.")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        mute(self.placeholder)
+        self.layout_.addWidget(title)
+        self.layout_.addWidget(self.placeholder, 1)
+
+    def set_view(self, view: QWidget) -> None:
+        self.layout_.replaceWidget(self.placeholder, view)
+        self.placeholder.deleteLater()
+
+
+class MainWindow(QMainWindow):
+    """ConvScope's window on one Document.
+
+    settings: where geometry, dock layout, theme and recent files are kept (tests pass a
+    temporary one). restore: whether to apply the saved geometry and dock layout.
+    """
+
+    def __init__(self, stack: Stack | None = None, title: str = "demo",
+                 settings: QSettings | None = None, restore: bool = True) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings(ORGANISATION, APP_NAME)
+        if stack is None:
+            stack = PRESETS[DEFAULT_PRESET].build()
+        self.document = Document(stack, title=title, parent=self)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+
+        self.input_editor = InputEditor(self.document)
+        self.stack_view = StackView(self.document)
+        self.feature_maps = FeatureMapPanel()
+        stack_panel = QWidget()
+        stack_layout = QVBoxLayout(stack_panel)
+        stack_layout.setContentsMargins(0, 0, 0, 0)
+        stack_layout.setSpacing(2)
+        stack_layout.addWidget(self.input_editor)
+        stack_layout.addWidget(self.stack_view, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(stack_panel)
+        self.splitter.addWidget(self.feature_maps)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.setCentralWidget(self.splitter)
+
+        self.layer_palette = Palette()
+        self.property_editor = PropertyEditor(self.document)
+        self.summary = SummaryTable(self.document)
+        palette_panel = QWidget()
+        palette_layout = QVBoxLayout(palette_panel)
+        palette_layout.setContentsMargins(0, 0, 0, 4)
+        palette_layout.addWidget(self.layer_palette, 1)
+        hint = QLabel("Double-click, press Enter or drag onto the stack to add a layer.")
+        hint.setWordWrap(True)
+        hint.setContentsMargins(6, 0, 6, 0)
+        palette_layout.addWidget(mute(hint))
+        self.palette_dock = self._dock("Palette", palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.properties_dock = self._dock("Properties", self.property_editor,
+                                          Qt.DockWidgetArea.RightDockWidgetArea)
+        self.summary_dock = self._dock("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
+
+        self.layer_palette.addRequested.connect(lambda label: self.stack_view.add_from_palette(label))
+        self.stack_view.pathSelected.connect(self.property_editor.show_path)
+        self.stack_view.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.document.stackChanged.connect(self._show_totals)
+        self.document.modifiedChanged.connect(self.setWindowModified)
+        self.document.pathChanged.connect(lambda _path: self._update_title())
+
+        self._build_menus()
+        self._update_title()
+        self._show_totals(self.document.stack, self.document.report)
+        self.resize(1440, 900)
+        self.resizeDocks([self.palette_dock, self.properties_dock], [190, 330],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.summary_dock], [230], Qt.Orientation.Vertical)
+        if restore:
+            self._restore_layout()
+        self._select_first()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title}Dock")  # saveState() finds docks by object name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # ---- menus --------------------------------------------------------------------------------
+    def _action(self, menu: object, text: str, slot: object,
+                shortcut: QKeySequence | QKeySequence.StandardKey | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)  # type: ignore[attr-defined]
+        return action
+
+    def _build_menus(self) -> None:
+        keys = QKeySequence.StandardKey
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = self._action(file_menu, "&New", self.new_document, keys.New)
+        presets = file_menu.addMenu("New from &preset")
+        presets.setToolTipsVisible(True)
+        for name, preset in PRESETS.items():
+            action = self._action(presets, name, lambda _=False, n=name: self.new_from_preset(n))
+            action.setToolTip(" ".join(preset.description.split()))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Open...", self.open_dialog, keys.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Save", self.save, keys.Save)
+        self._action(file_menu, "Save &as...", self.save_as, keys.SaveAs)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, keys.Quit)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(keys.Undo)
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(keys.Redo)
+        edit_menu.addActions([undo, redo])
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.stack_view.delete_action, self.stack_view.duplicate_action,
+                              self.stack_view.rename_action])
+
+        view_menu = self.menuBar().addMenu("&View")
+        themes = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in THEMES:
+            action = self._action(view_menu, f"{name.title()} theme",
+                                  lambda _=False, n=name: self.set_theme(n))
+            action.setCheckable(True)
+            action.setChecked(name == current_theme())
+            themes.addAction(action)
+            self.theme_actions[name] = action
+        view_menu.addSeparator()
+        for dock in (self.palette_dock, self.properties_dock, self.summary_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+    def set_theme(self, name: str) -> None:
+        apply_theme(name)
+        self.settings.setValue("theme", name)
+        self.theme_actions[name].setChecked(True)
+        # The custom-painted and style-sheeted parts read the theme's colours when drawn.
+        self.stack_view.viewport().update()
+        self.property_editor.show_path(self.property_editor.path)
+        self.summary.show_report(self.document.stack, self.document.report)
+
+    # ---- title and status ---------------------------------------------------------------------
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.document.display_name}[*] — {APP_NAME}")
+        self.setWindowModified(self.document.modified)
+
+    def _show_totals(self, _stack: Stack, report: StackReport) -> None:
+        if report.ok:
+            text = (f"{report.total_params:,} parameters · {human_count(report.total_macs)} MACs"
+                    f" · output {shape_text(report.output_shape)}")
+        else:
+            text = str(report.first_error)
+        self.statusBar().showMessage(text)
+
+    def _select_first(self) -> None:
+        if len(self.document.stack):
+            self.stack_view.select(0)
+        else:
+            self.property_editor.show_path(None)
+
+    # ---- documents ----------------------------------------------------------------------------
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        """Ask whether to save unsaved changes: Save, Discard or Cancel (tests replace this)."""
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        return QMessageBox.question(self, APP_NAME, f"Save the changes to "
+                                    f"{self.document.display_name}?", buttons,
+                                    QMessageBox.StandardButton.Save)
+
+    def show_error(self, title: str, message: str) -> None:
+        """Tell the person something failed, in one box (tests replace this)."""
+        QMessageBox.critical(self, title, message)
+
+    def choose_open_path(self) -> str:
+        """The file to open, or "" when cancelled (tests replace this)."""
+        return QFileDialog.getOpenFileName(self, "Open", self._last_folder(), FILE_FILTER)[0]
+
+    def choose_save_path(self) -> str:
+        """Where to save, or "" when cancelled (tests replace this)."""
+        start = str(Path(self._last_folder()) / (self.document.display_name + project.SUFFIX))
+        return QFileDialog.getSaveFileName(self, "Save as", start,
+                                           f"ConvScope projects (*{project.SUFFIX})")[0]
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current stack (saved, discarded or unchanged)."""
+        if not self.document.modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_document(self) -> None:
+        if self.maybe_save():
+            self.document.reset(Stack(InputSpec()), None, "untitled")
+            self._select_first()
+
+    def new_from_preset(self, name: str) -> None:
+        if self.maybe_save():
+            self.document.reset(PRESETS[name].build(), None, name)
+            self._select_first()
+
+    def open_dialog(self) -> None:
+        path = self.choose_open_path()
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a project or .onnx file; on failure show why and keep the current stack."""
+        if not self.maybe_save():
+            return False
+        try:
+            stack = load_stack(path)
+        except ConfigError as err:
+            self.show_error("Cannot open file", str(err))
+            return False
+        is_project = Path(path).suffix.lower() != ".onnx"
+        # An imported model saves as a new project, never over the .onnx file.
+        self.document.reset(stack, path if is_project else None, Path(path).stem)
+        self._add_recent(path)
+        self._select_first()
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._write(self.document.path)
+
+    def save_as(self) -> bool:
+        path = self.choose_save_path()
+        if not path:
+            return False
+        if not path.endswith(project.SUFFIX):
+            path += project.SUFFIX
+        return self._write(Path(path))
+
+    def _write(self, path: Path) -> bool:
+        try:
+            project.save(self.document.stack, path)
+        except OSError as err:
+            self.show_error("Cannot save", f"cannot write {path.name}: {err.strerror or err}")
+            return False
+        self.document.mark_saved(path)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Saved {path.name}", 4000)
+        return True
+
+    # ---- settings -----------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        # INI settings hand back a single-item list as a plain string.
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _add_recent(self, path: str | Path) -> None:
+        path = str(Path(path).resolve())
+        recent = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+
+    def _last_folder(self) -> str:
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        event.accept()

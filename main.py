@@ -1,0 +1,282 @@
+"""ConvScope's entry point: no sub-command opens the app; a sub-command runs on the command line.
+
+    convscope [--screenshot PNG]                  the app on the demo model
+    convscope open FILE [--screenshot PNG]        the app on a project or an .onnx file
+    convscope summary FILE [--input-shape N,C,H,W] [--json]
+    convscope export FILE -o OUT.onnx [--opset N] [--verify]
+    convscope infer FILE --input IN --output OUT.npy [--engine numpy|onnxruntime]
+                         [--provider auto|cpu|cuda] [--layers DIR]
+    convscope bench FILE [--input-shape N,C,H,W] [--json]
+
+FILE is a project (.convscope), an .onnx file, or a preset's name ("demo", "lenet-5", ...) when
+no such file exists. A mistake the user can fix (a missing or malformed file, an input of the
+wrong shape, a stack that cannot compute) prints one line on stderr and exits with status 2;
+a failed --verify exits with 1. The command line never imports Qt, and imports onnx and
+onnxruntime only for the sub-commands that use them, so `summary` of a project starts quickly.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from models.errors import ConfigError, FileFormatError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from models.stack import Stack
+
+PROG = "convscope"
+USER_ERROR = 2
+VERIFY_FAILED = 1
+GUI_PACKAGES = ("PySide6", "shiboken6", "pyqtgraph")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are ConfigErrors: one line, status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on argv (default sys.argv[1:]); returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        return args.handler(args)
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else 0
+    except ConfigError as err:
+        return _fail(str(err))
+    except BrokenPipeError:
+        # The reader (`| head`) left: silence the flush at exit, as the Python docs advise.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}")
+
+
+def _fail(message: str, status: int = USER_ERROR) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Design convolutional networks and see inside them.")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="open the window, wait for the feature maps, save it to PNG and exit")
+    parser.set_defaults(handler=_app, file=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    open_ = commands.add_parser("open", help="open a project or an .onnx file in the app")
+    open_.add_argument("file", metavar="FILE")
+    # SUPPRESS: a sub-parser's default would otherwise overwrite a --screenshot given before it.
+    open_.add_argument("--screenshot", metavar="PNG", default=argparse.SUPPRESS)
+    open_.set_defaults(handler=_app)
+
+    summary = commands.add_parser("summary", help="one row per layer: shapes, parameters, MACs")
+    _file_and_shape(summary)
+    summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    summary.set_defaults(handler=_summary)
+
+    export = commands.add_parser("export", help="write the stack as an ONNX model")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("-o", "--output", metavar="OUT.onnx", required=True)
+    export.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset (17)")
+    export.add_argument("--verify", action="store_true",
+                        help="compare onnxruntime with the engine, layer by layer")
+    export.set_defaults(handler=_export)
+
+    infer = commands.add_parser("infer", help="run the stack on an input file")
+    infer.add_argument("file", metavar="FILE")
+    infer.add_argument("--input", required=True, metavar="IN",
+                       help="a .npy array (C,*spatial or N,C,*spatial), an image, .csv or .wav")
+    infer.add_argument("--output", required=True, metavar="OUT.npy")
+    infer.add_argument("--engine", choices=("numpy", "onnxruntime"), default="numpy")
+    infer.add_argument("--provider", choices=("auto", "cpu", "cuda"),
+                       help="onnxruntime's execution provider (auto)")
+    infer.add_argument("--layers", metavar="DIR",
+                       help="also write every layer's output as DIR/<index>_<name>.npy")
+    infer.set_defaults(handler=_infer)
+
+    bench = commands.add_parser("bench", help="time the engine against onnxruntime")
+    _file_and_shape(bench)
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def _file_and_shape(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("--input-shape", metavar="N,C,H,W", type=_shape,
+                        help="use this input shape instead of the stack's")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape such as 1,3,224,224") from None
+    return shape
+
+
+# Sub-commands: each returns the exit status.
+
+def _app(args: argparse.Namespace) -> int:
+    if args.file is not None and not Path(args.file).is_file():
+        raise FileFormatError(f"{args.file}: no such file")
+    try:
+        from gui.app import run_app
+    except ModuleNotFoundError as err:
+        package = (err.name or "").split(".")[0]
+        if package not in GUI_PACKAGES:
+            raise
+        raise ConfigError(f"the app needs {package}, which is not installed (pip install "
+                          f"convscope installs it); the sub-commands work without it, see "
+                          f"{PROG} --help") from None
+    return run_app(args.file, args.screenshot)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from models.analysis import analyse
+    from models.summary_table import summary_json, summary_table
+    report = analyse(_load_stack(args.file, args.input_shape))
+    print(json.dumps(summary_json(report), indent=2) if args.json else summary_table(report))
+    if report.first_error is not None:
+        return _fail(str(report.first_error))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from engine.onnx_export import save_model
+    stack = _runnable(_load_stack(args.file))
+    save_model(stack, args.output, opset=args.opset)
+    print(f"wrote {args.output}: {len(stack.layers)} layers, opset {args.opset}")
+    if not args.verify:
+        return 0
+    from engine.ort_runner import OrtRunner
+    from engine.verify import format_report, verify
+    report = verify(stack, runner=OrtRunner(opset=args.opset))
+    print(format_report(report))
+    if not report.ok:
+        worst = report.worst
+        return _fail(f"the export differs from the engine by {worst.max_rel:.3e} (relative) at "
+                     f"layer {worst.index + 1} ({worst.name})", VERIFY_FAILED)
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from engine.input_files import load_input
+    from models.stack import InputSpec
+    stack = _load_stack(args.file)
+    x = load_input(args.input, stack.input)
+    if x.shape[0] != stack.input.batch:
+        stack = stack.with_input(InputSpec(stack.input.channels, stack.input.spatial, x.shape[0]))
+    if args.engine == "numpy":
+        if args.provider is not None:
+            raise ConfigError("--provider chooses onnxruntime's device; add --engine onnxruntime")
+        from engine.executor import run
+        result = run(stack, x)
+        if result.error is not None:
+            raise result.error
+        outputs, seconds, ran_on = result.outputs, sum(result.seconds), "the NumPy engine"
+    else:
+        from engine.ort_runner import OrtRunner
+        ort_run = OrtRunner().run(stack, x, args.provider or "auto",
+                                  layer_outputs=args.layers is not None)
+        outputs, seconds = ort_run.outputs, ort_run.seconds
+        ran_on = f"onnxruntime ({ort_run.provider})"
+    _save_array(Path(args.output), outputs[-1])
+    print(f"wrote {args.output}: shape {tuple(outputs[-1].shape)}, by {ran_on} in "
+          f"{seconds * 1e3:.2f} ms")
+    if args.layers is not None:
+        directory = Path(args.layers)
+        directory.mkdir(parents=True, exist_ok=True)
+        digits = len(str(len(stack.layers)))
+        for i, (layer, output) in enumerate(zip(stack.layers, outputs)):
+            # Names from imported ONNX graphs may hold "/" or ":"; keep file names plain.
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer.name)
+            _save_array(directory / f"{i + 1:0{digits}d}_{safe}.npy", output)
+        print(f"wrote {len(outputs)} layer outputs to {directory}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from engine.benchmark import benchmark, format_report, report_json
+    from engine.verify import random_input
+    stack = _runnable(_load_stack(args.file, args.input_shape))
+    report = benchmark(stack, random_input(stack))
+    print(json.dumps(report_json(report), indent=2) if args.json else format_report(report))
+    return 0
+
+
+# Shared steps.
+
+def _load_stack(file: str, input_shape: tuple[int, ...] | None = None) -> Stack:
+    """The stack in a project or .onnx file, or a preset's when no such file exists; with the
+    given input shape (N, C, *spatial) when there is one. Raises FileFormatError."""
+    path = Path(file)
+    if path.is_file():
+        if path.suffix.lower() == ".onnx":
+            from engine.onnx_import import import_model
+            stack = import_model(path)
+        else:
+            from models.project import load
+            stack = load(path)
+    elif path.exists():
+        raise FileFormatError(f"{file} is a folder, not a project or an .onnx file")
+    else:
+        stack = _preset(file)
+    if input_shape is not None:
+        from models.stack import InputSpec
+        stack = stack.with_input(InputSpec.from_shape(input_shape))
+    return stack
+
+
+def _preset(name: str) -> Stack:
+    from models.presets import PRESETS, demo
+    wanted = _plain(name)
+    if wanted == "demo":
+        return demo()
+    for preset in PRESETS.values():
+        if _plain(preset.name) == wanted:
+            return preset.build()
+    names = ", ".join(["demo"] + [p.name for p in PRESETS.values()][1:])
+    raise FileFormatError(f"{name}: no such file (give a .convscope project, an .onnx file or a "
+                          f"preset: {names})")
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _runnable(stack: Stack) -> Stack:
+    """The stack with every weight present; raises the first layer's ConfigError if it cannot
+    compute."""
+    from models.analysis import analyse
+    from models.weights import materialise
+    report = analyse(stack)
+    if report.first_error is not None:
+        raise report.first_error
+    return materialise(stack, report)
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """np.save's bytes, written atomically."""
+    import numpy as np
+
+    from models.atomic import write_atomic
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_atomic(path, buffer.getvalue())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
