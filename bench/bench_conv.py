@@ -5,10 +5,10 @@ old BLAS kernels; unset them for benchmarks only):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/bench_conv.py
 
-Prints, per case, the best of 5 timed runs after a warm-up for: our ``conv``,
-onnxruntime's CPU Conv (one node, intra_op_num_threads = cpu count), and a
-NumPy float32 matmul with the same FLOP count; plus GFLOP/s and the ratio
-ours / onnxruntime. Reports figures only; nothing is asserted.
+Prints, per case, the best of 5 timed runs after a warm-up (two rounds) for:
+our ``conv``, onnxruntime's CPU Conv (one node, intra_op_num_threads = cpu
+count), and a NumPy float32 matmul with the same FLOP count; plus GFLOP/s and
+the ratio ours / onnxruntime. Reports figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -33,14 +33,24 @@ from engine.ops import conv  # noqa: E402
 REPEATS = 5
 
 
-def best_time(fn, repeats: int = REPEATS) -> float:
-    fn()  # warm-up: page faults, thread pools, BLAS buffers
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def best_times(fns, repeats: int = REPEATS, rounds: int = 2) -> list[float]:
+    """Best wall time of each function: ``rounds`` rounds, in each of which
+    every function gets a warm-up and then ``repeats`` consecutive timed runs.
+
+    Each function runs in its own consecutive batch because onnxruntime's
+    threads keep spinning for a while after a run and would slow whatever runs
+    right after them; the rounds give each function more than one chance at a
+    quiet moment (this is a shared VM).
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            fn()  # warm-up: page faults, thread pools, BLAS buffers
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def ort_session(w: np.ndarray, b: np.ndarray, x_shape, attrs) -> ort.InferenceSession:
@@ -109,9 +119,10 @@ def main() -> None:
         # Same output size (stride 1, pad 1): FLOPs = 2 * N * C_out * H * W * C_in/g * k.
         flops = 2.0 * ours_out.size * w.shape[1] * w.shape[2] * w.shape[3]
         mm_fn, mm_flops = matmul_same_flops(flops)
-        t_ours = best_time(lambda: conv(x, w, b, **attrs), args.repeats)
-        t_ort = best_time(lambda: session.run(None, {"x": x}), args.repeats)
-        t_mm = best_time(mm_fn, args.repeats)
+        t_ours, t_ort, t_mm = best_times(
+            [lambda: conv(x, w, b, **attrs), lambda: session.run(None, {"x": x}), mm_fn],
+            args.repeats,
+        )
         print(f"{name:<18} {t_ours * 1e3:8.1f} {t_ort * 1e3:8.1f} {t_mm * 1e3:9.1f} "
               f"{flops / t_ours / 1e9:9.1f} {flops / t_ort / 1e9:9.1f} "
               f"{mm_flops / t_mm / 1e9:8.1f} {t_ours / t_ort:8.2f}   (max |ours-ort| {err:.1e})")

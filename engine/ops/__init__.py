@@ -3,6 +3,11 @@
 All kernels take and return float32 arrays, batch-first and channel-first
 (N, C, *spatial) with 1 to 3 spatial axes. Attribute keyword arguments are
 spelled as the ONNX operators spell them.
+
+Note: the functions ``conv`` and ``conv_transpose`` re-exported here shadow
+the submodules of the same name as attributes of this package, so
+``import engine.ops.conv as m`` yields the function; use
+``importlib.import_module("engine.ops.conv")`` to reach a module.
 """
 
 from __future__ import annotations

@@ -5,10 +5,17 @@ output rows of a convolution). Each block is a copy plus a single-threaded
 BLAS call, so running blocks on one thread per core with BLAS limited to one
 thread keeps every block's working set in its own core's cache, instead of
 letting BLAS split one small GEMM across cores.
+
+Measured on the 2-core dev VM: GEMM blocks scale to both cores, but pure
+NumPy elementwise passes and copies barely do (they are bound by bandwidth
+shared between the cores), and a pool thread cannot start a task while
+another thread holds the GIL, up to the 5 ms switch interval. Hence the
+calling thread works through the tasks itself alongside the pool threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -71,21 +78,47 @@ def run_tasks(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
     """Run independent zero-argument callables, in parallel where it helps.
 
     Returns their results in the order of ``tasks``. With one task, one core,
-    or when called from inside a pool worker (nested use), the tasks run
+    or when called from inside a parallel region (nested use), the tasks run
     serially in the calling thread with BLAS left as configured. Otherwise
-    they run on the shared pool while BLAS is limited to one thread; the limit
-    is taken in the calling thread (the BLAS thread count is process-wide)
-    and restored once every task has finished. If tasks raise, all tasks are
-    still waited for and the first exception (in task order) is re-raised.
+    the calling thread and up to ``num_workers() - 1`` pool threads take
+    tasks from a shared counter until none are left (so the caller starts at
+    once instead of waiting for a pool thread to wake, and at most one thread
+    per core is busy), while BLAS is limited to one thread; the limit is taken
+    in the calling thread (the BLAS thread count is process-wide) and
+    restored once every task has finished. If tasks raise, all tasks are
+    still run and the first exception (in task order) is re-raised.
     """
-    if len(tasks) <= 1 or num_workers() <= 1 or getattr(_worker_state, "in_pool", False):
+    n_tasks = len(tasks)
+    workers = num_workers()
+    if n_tasks <= 1 or workers <= 1 or getattr(_worker_state, "in_pool", False):
         return [task() for task in tasks]
+    results: list[Any] = [None] * n_tasks
+    errors: list[BaseException | None] = [None] * n_tasks
+    counter = itertools.count()  # next() is atomic under the GIL
+
+    def drain() -> None:
+        for i in iter(counter.__next__, None):
+            if i >= n_tasks:
+                return
+            try:
+                results[i] = tasks[i]()
+            except BaseException as exc:  # re-raised in the caller
+                errors[i] = exc
+
     executor = _get_executor()
     controller = _get_controller()
     with _region_lock, controller.limit(limits=1, user_api="blas"):
-        futures = [executor.submit(task) for task in tasks]
-        wait(futures)
-    return [future.result() for future in futures]
+        helpers = [executor.submit(drain) for _ in range(min(workers, n_tasks) - 1)]
+        _worker_state.in_pool = True  # nested calls from our own tasks run serially
+        try:
+            drain()
+        finally:
+            _worker_state.in_pool = False
+            wait(helpers)
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return results
 
 
 def run_chunked(items: Sequence[_T], fn: Callable[[_T], Any]) -> None:

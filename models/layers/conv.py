@@ -235,11 +235,12 @@ class ConvTranspose(LayerSpec):
         check_at_least("out_channels", self.out_channels, 1)
         in_channels = in_shape[0]
         check_channels(in_channels, self.groups, self.out_channels)
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if op >= max(s, d):
-                raise ConfigError(f"output_padding {op} must be smaller than the stride ({s}) or "
-                                  f"the dilation ({d}); lower it or raise the stride",
-                                  field="output_padding")
+        # ONNX allows output_padding below max(stride, dilation), but onnxruntime (and PyTorch
+        # for most cases) require it below the stride: the stricter rule exports everywhere.
+        for op, s in zip(self.output_padding, self.stride):
+            if op >= s:
+                raise ConfigError(f"output_padding {op} must be smaller than the stride ({s}); "
+                                  f"lower it or raise the stride", field="output_padding")
         pads = self.resolved_pads()
         rank = self.rank
         out = tuple(transposed_size(w, k, s, pads[i], pads[i + rank], d, op) for i, (w, k, s, d, op)

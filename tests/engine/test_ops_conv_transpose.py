@@ -6,7 +6,7 @@ onnx's reference implementation does not support ``group > 1`` (it fails with
 a reshape error), and onnxruntime (like the reference) rejects
 ``output_padding >= stride`` even though the ONNX spec allows
 ``output_padding < max(stride, dilation)``; that case is checked against the
-reference run with ``output_padding = 0`` plus explicit end padding.
+reference's uncropped output, extended by output_padding and then cropped.
 """
 
 from __future__ import annotations
@@ -106,21 +106,24 @@ def test_groups_match_reference_per_group(case):
 @settings(max_examples=30, deadline=None)
 @given(conv_transpose_cases(grouped=False, padding_beyond_stride=True))
 def test_output_padding_beyond_stride(case):
-    # output_padding appends cells after the full scatter that only hold the
-    # bias; before cropping pads_end. Reference: no output_padding, pads_end
-    # reduced by it where possible, then bias-filled cells appended.
+    # Per the spec, output_padding appends cells (holding only the bias) after
+    # the full scatter, before pads are cropped. Reference: the full scatter
+    # from the reference (no pads, no output_padding), extended and cropped.
     x, w, b, attrs = case
     nd = x.ndim - 2
     op, pads = attrs["output_padding"], attrs["pads"]
-    ref_pads = list(pads[:nd]) + [max(0, pads[nd + i] - op[i]) for i in range(nd)]
-    ref = run_reference("ConvTranspose", _inputs(x, w, b),
-                        **dict(attrs, output_padding=[0] * nd, pads=ref_pads))
-    widths = [(0, 0), (0, 0)] + [(0, max(0, op[i] - pads[nd + i])) for i in range(nd)]
-    expected = np.pad(ref, widths)
+    full = run_reference("ConvTranspose", _inputs(x, w, b),
+                         **dict(attrs, output_padding=[0] * nd, pads=[0] * (2 * nd)))
+    widths = [(0, 0), (0, 0)] + [(0, op[i]) for i in range(nd)]
+    extended = np.pad(full, widths)
     if b is not None:
-        mask = np.pad(np.zeros(ref.shape, bool), widths, constant_values=True)
-        expected = np.where(mask, b.reshape(1, -1, *(1,) * nd), expected)
-    np.testing.assert_allclose(conv_transpose(x, w, b, **attrs), expected, **TOL)
+        appended = np.pad(np.zeros(full.shape, bool), widths, constant_values=True)
+        extended = np.where(appended, b.reshape(1, -1, *(1,) * nd), extended)
+    crop = tuple(slice(pads[i], extended.shape[2 + i] - pads[nd + i]) for i in range(nd))
+    expected = extended[(slice(None), slice(None), *crop)]
+    got = conv_transpose(x, w, b, **attrs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, **TOL)
 
 
 def test_batch_bias_stride_2d():

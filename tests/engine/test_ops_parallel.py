@@ -25,15 +25,18 @@ def test_results_in_task_order(two_workers):
     assert _parallel.run_tasks(tasks) == [i * i for i in range(20)]
 
 
-def test_tasks_run_on_pool_with_blas_limited(two_workers):
+def test_tasks_run_concurrently_with_blas_limited(two_workers):
     before = _blas_threads()
+    barrier = threading.Barrier(2, timeout=30)  # breaks unless 2 threads meet
     seen = []
 
     def task():
+        barrier.wait()
         seen.append((threading.current_thread().name, _blas_threads()))
 
-    _parallel.run_tasks([task, task, task])
-    assert all(name.startswith("convscope-ops") for name, _ in seen)
+    _parallel.run_tasks([task, task])
+    names = {name for name, _ in seen}
+    assert len(names) == 2 and any(n.startswith("convscope-ops") for n in names)
     assert all(all(n == 1 for n in counts) for _, counts in seen)
     assert _blas_threads() == before  # restored afterwards
 

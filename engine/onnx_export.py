@@ -1,0 +1,235 @@
+"""Export a stack to an ONNX model: one node per plain layer, a few per block, weights inside.
+
+The graph reads as the stack does: a layer's node and its output tensor carry the layer's name
+("conv1"); a block's inner nodes are named "<block>/<part>" ("res1/body.0", "res1/add",
+"glu1/gate") and its last node writes the tensor named after the block. Weights are initializers
+named "<layer>.<key>" ("conv1.W", "res1.body.0.W"). Padding is always written as explicit `pads`,
+never `auto_pad`, and the batch axis is the symbol "N". Every intermediate tensor has a
+value_info with its shape, so viewers such as Netron show shapes on every edge.
+"""
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from typing import Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from models.analysis import analyse
+from models.atomic import write_atomic
+from models.errors import ConfigError
+from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
+                           Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, LeakyReLU,
+                           MaxPool, PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax,
+                           Tanh)
+from models.stack import Stack
+from models.weights import materialise
+
+MIN_OPSET = 13  # Softmax normalises over one axis (not a flattened tail) from opset 13 on
+DEFAULT_OPSET = 17
+BATCH = "N"
+
+Weights = Mapping[str, np.ndarray]
+
+_SIMPLE_OPS: dict[type[LayerSpec], str] = {
+    ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", GlobalMaxPool: "GlobalMaxPool",
+    GlobalAvgPool: "GlobalAveragePool"}
+
+
+def max_opset() -> int:
+    """The newest default-domain opset the installed onnx package knows."""
+    return onnx.defs.onnx_opset_version()
+
+
+def _producer_version() -> str:
+    try:
+        return metadata.version("convscope")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+class _GraphBuilder:
+    """Collects nodes, initializers and the sample shape (no batch axis) of every tensor."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def node(self, op: str, inputs: list[str], output: str, shape: tuple[int, ...],
+             name: str | None = None, **attrs: object) -> str:
+        """Add a node whose single output `output` has sample shape `shape`; returns `output`."""
+        self.nodes.append(helper.make_node(op, inputs, [output], name=name or output, **attrs))
+        self.shapes[output] = tuple(shape)
+        return output
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
+        return name
+
+
+def _weight_inputs(builder: _GraphBuilder, weights: Weights, prefix: str, keys: tuple[str, ...]
+                   ) -> list[str]:
+    """Initializer names for the keys present in weights (a missing bias is simply left out)."""
+    return [builder.weight(f"{prefix}{key}", weights[key]) for key in keys if key in weights]
+
+
+def _conv_attrs(spec: LayerSpec, info: LayerInfo) -> dict[str, object]:
+    return dict(kernel_shape=list(spec.kernel_size), strides=list(spec.stride),  # type: ignore[attr-defined]
+                pads=list(info.attrs["pads"]), dilations=list(spec.dilation),  # type: ignore[attr-defined]
+                group=int(info.attrs["group"]))
+
+
+def _emit_conv(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
+               x: str, out: str, key: str = "") -> str:
+    inputs = [x] + _weight_inputs(b, w, prefix, (f"{key}W", f"{key}B"))
+    return b.node("Conv", inputs, out, info.output_shape, **_conv_attrs(spec, info))
+
+
+def _emit_layer(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
+                x: str, out: str) -> str:
+    """Add the nodes of one layer reading tensor x; its last node writes tensor `out`.
+
+    prefix names the layer's initializers ("conv1." or "res1.body.0."); `out` also names the
+    layer's node, and a block's inner nodes are "<out>/<part>".
+    """
+    shape = info.output_shape
+    kind = type(spec)
+    if kind in (Conv, DepthwiseConv, PointwiseConv):
+        return _emit_conv(b, spec, info, w, prefix, x, out)
+    if kind in _SIMPLE_OPS:
+        return b.node(_SIMPLE_OPS[kind], [x], out, shape)
+    if isinstance(spec, ConvTranspose):
+        inputs = [x] + _weight_inputs(b, w, prefix, ("W", "B"))
+        return b.node("ConvTranspose", inputs, out, shape, kernel_shape=list(spec.kernel_size),
+                      strides=list(spec.stride), pads=list(info.attrs["pads"]),
+                      dilations=list(spec.dilation), group=spec.groups,
+                      output_padding=list(spec.output_padding))
+    if isinstance(spec, MaxPool):
+        return b.node("MaxPool", [x], out, shape, kernel_shape=list(spec.kernel_size),
+                      strides=list(spec.stride), pads=list(info.attrs["pads"]),
+                      ceil_mode=int(spec.ceil_mode))
+    if isinstance(spec, AvgPool):
+        return b.node("AveragePool", [x], out, shape, kernel_shape=list(spec.kernel_size),
+                      strides=list(spec.stride), pads=list(info.attrs["pads"]),
+                      ceil_mode=int(spec.ceil_mode),
+                      count_include_pad=int(spec.count_include_pad))
+    if isinstance(spec, LeakyReLU):
+        return b.node("LeakyRelu", [x], out, shape, alpha=spec.alpha)
+    if isinstance(spec, Softmax):
+        return b.node("Softmax", [x], out, shape, axis=1)
+    if isinstance(spec, Flatten):
+        return b.node("Flatten", [x], out, shape, axis=1)
+    if isinstance(spec, Dense):
+        inputs = [x] + _weight_inputs(b, w, prefix, ("W", "B"))
+        return b.node("Gemm", inputs, out, shape, transB=1)
+    if isinstance(spec, BatchNorm):
+        inputs = [x] + _weight_inputs(b, w, prefix, ("scale", "bias", "mean", "var"))
+        return b.node("BatchNormalization", inputs, out, shape, epsilon=spec.epsilon)
+    if isinstance(spec, SeparableConv):
+        depthwise, pointwise = spec.parts()
+        mid = _emit_conv(b, depthwise, info.inner[0], w, prefix, x, f"{out}/depthwise",
+                         "depthwise.")
+        return _emit_conv(b, pointwise, info.inner[1], w, prefix, mid, out, "pointwise.")
+    if isinstance(spec, Residual):
+        return _emit_residual(b, spec, info, w, prefix, x, out)
+    if isinstance(spec, Gated):
+        return _emit_gated(b, spec, info, w, prefix, x, out)
+    raise ConfigError(f"{spec.type_name} cannot be exported to ONNX yet")
+
+
+def _emit_residual(b: _GraphBuilder, spec: Residual, info: LayerInfo, w: Weights, prefix: str,
+                   x: str, out: str) -> str:
+    y = x
+    for i, (inner, inner_info) in enumerate(zip(spec.body, info.inner)):
+        key = f"body.{i}."
+        inner_weights = {k[len(key):]: v for k, v in w.items() if k.startswith(key)}
+        y = _emit_layer(b, inner, inner_info, inner_weights, f"{prefix}{key}", y,
+                        f"{out}/body.{i}")
+    shortcut = x
+    if spec.shortcut == "projection":
+        rank = len(info.output_shape) - 1
+        shortcut = b.node("Conv", [x, b.weight(f"{prefix}shortcut.W", w["shortcut.W"])],
+                          f"{out}/shortcut", info.output_shape, kernel_shape=[1] * rank,
+                          strides=list(info.attrs["strides"]), pads=[0] * (2 * rank),
+                          dilations=[1] * rank, group=1)
+    return b.node("Add", [y, shortcut], out, info.output_shape, name=f"{out}/add")
+
+
+def _emit_gated(b: _GraphBuilder, spec: Gated, info: LayerInfo, w: Weights, prefix: str, x: str,
+                out: str) -> str:
+    shape = info.output_shape
+    value = _emit_conv(b, spec, info, w, prefix, x, f"{out}/a", "a.")
+    gate_logits = _emit_conv(b, spec, info, w, prefix, x, f"{out}/b", "b.")
+    gate = b.node("Sigmoid", [gate_logits], f"{out}/gate", shape)
+    if not spec.residual:
+        return b.node("Mul", [value, gate], out, shape, name=f"{out}/mul")
+    gated = b.node("Mul", [value, gate], f"{out}/mul", shape)
+    return b.node("Add", [gated, x], out, shape, name=f"{out}/add")
+
+
+def _check_opset(opset: int) -> None:
+    if isinstance(opset, bool) or not isinstance(opset, int) or not \
+            MIN_OPSET <= opset <= max_opset():
+        raise ConfigError(f"opset must be a whole number from {MIN_OPSET} to {max_opset()}, got "
+                          f"{opset!r}; use {DEFAULT_OPSET} unless a runtime needs another",
+                          field="opset")
+
+
+def _input_name(stack: Stack) -> str:
+    """"input", or "input_<n>" when a layer already uses that name for its output."""
+    taken = {layer.name for layer in stack.layers}
+    name, n = "input", 0
+    while name in taken:
+        n += 1
+        name = f"input_{n}"
+    return name
+
+
+def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH, *shape])
+
+
+def export_model(stack: Stack, opset: int = DEFAULT_OPSET,
+                 layer_outputs: bool = False) -> onnx.ModelProto:
+    """The stack as a checked ONNX model (weights as initializers, missing ones filled).
+
+    The graph has one float32 input (N, C, *spatial) with a symbolic batch N, and the last layer's
+    output as its output; with layer_outputs every layer's output tensor (named after the layer)
+    is a graph output too, in stack order. Raises ConfigError for an opset outside 13..the newest
+    the onnx package knows, for a stack with no layers, and the stack's first ConfigError when it
+    cannot run.
+    """
+    _check_opset(opset)
+    if not stack.layers:
+        raise ConfigError("the stack has no layers; add one before exporting")
+    report = analyse(stack)
+    if report.first_error is not None:
+        raise report.first_error
+    stack = materialise(stack, report)
+    builder = _GraphBuilder()
+    input_name = _input_name(stack)
+    x = input_name
+    for layer, layer_report in zip(stack.layers, report.layers):
+        x = _emit_layer(builder, layer.spec, layer_report.info, layer.weights, f"{layer.name}.",
+                        x, layer.name)
+    names = [layer.name for layer in stack.layers] if layer_outputs else [x]
+    outputs = [_value_info(name, builder.shapes[name]) for name in names]
+    value_infos = [_value_info(name, shape) for name, shape in builder.shapes.items()
+                   if name not in names]
+    graph = helper.make_graph(builder.nodes, "convscope",
+                              [_value_info(input_name, stack.input.sample_shape)], outputs,
+                              initializer=builder.initializers, value_info=value_infos)
+    opset_ids = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opset_ids, producer_name="ConvScope",
+                              producer_version=_producer_version(),
+                              ir_version=helper.find_min_ir_version_for(opset_ids))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def save_model(stack: Stack, path: str | os.PathLike[str], opset: int = DEFAULT_OPSET) -> None:
+    """Export the stack (see export_model) and write it to path atomically."""
+    write_atomic(path, export_model(stack, opset).SerializeToString())
