@@ -28,6 +28,9 @@ from models.stack import Stack
 from models.weights import materialise
 
 MIN_OPSET = 13  # Softmax normalises over one axis (not a flattened tail) from opset 13 on
+# From opset 22 on, ONNX's ceil-mode pooling drops a last window that would start past the input
+# (and its padding at the start), as ConvScope, PyTorch and onnxruntime do at every opset.
+CEIL_RULE_OPSET = 22
 DEFAULT_OPSET = 17
 BATCH = "N"
 
@@ -53,7 +56,8 @@ def _producer_version() -> str:
 class _GraphBuilder:
     """Collects nodes, initializers and the sample shape (no batch axis) of every tensor."""
 
-    def __init__(self) -> None:
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
@@ -108,14 +112,15 @@ def _emit_layer(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, 
                       dilations=list(spec.dilation), group=spec.groups,
                       output_padding=list(spec.output_padding))
     if isinstance(spec, MaxPool):
+        pads, ceil_mode = _pool_window(spec, info, b.shapes[x], b.opset)
         return b.node("MaxPool", [x], out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=list(info.attrs["pads"]),
-                      ceil_mode=int(spec.ceil_mode))
+                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode)
     if isinstance(spec, AvgPool):
+        pads, ceil_mode = _pool_window(spec, info, b.shapes[x], b.opset)
         return b.node("AveragePool", [x], out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=list(info.attrs["pads"]),
-                      ceil_mode=int(spec.ceil_mode),
-                      count_include_pad=int(spec.count_include_pad))
+                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode,
+                      # without pads there is nothing to count: writing 0 keeps rewritten pads exact
+                      count_include_pad=int(spec.count_include_pad and any(info.attrs["pads"])))
     if isinstance(spec, LeakyReLU):
         return b.node("LeakyRelu", [x], out, shape, alpha=spec.alpha)
     if isinstance(spec, Softmax):
@@ -138,6 +143,33 @@ def _emit_layer(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, 
     if isinstance(spec, Gated):
         return _emit_gated(b, spec, info, w, prefix, x, out)
     raise ConfigError(f"{spec.type_name} cannot be exported to ONNX yet")
+
+
+def _pool_window(spec: MaxPool | AvgPool, info: LayerInfo, in_shape: tuple[int, ...],
+                 opset: int) -> tuple[list[int], int]:
+    """(pads, ceil_mode) that give the spec's windows under the opset's output-size rule.
+
+    Before CEIL_RULE_OPSET, ONNX's ceil mode keeps a last window that starts past the input;
+    where that would add a window, floor mode with end pads that stop where the last window
+    ends gives the same windows (the pads hold -inf for max and are not counted in a mean
+    without count_include_pad). Raises ConfigError when only a newer opset can say it.
+    """
+    pads = list(info.attrs["pads"])
+    if not spec.ceil_mode or opset >= CEIL_RULE_OPSET:
+        return pads, int(spec.ceil_mode)
+    rank = len(spec.kernel_size)
+    geometry = list(zip(in_shape[1:], spec.kernel_size, spec.stride, pads[:rank], pads[rank:],
+                        info.output_shape[1:]))
+    if all(-(-(w + begin + end - k) // s) + 1 == out
+           for w, k, s, begin, end, out in geometry):
+        return pads, 1
+    if isinstance(spec, AvgPool) and spec.count_include_pad and any(pads):
+        raise ConfigError(f"with ceil mode and count_include_pad, ONNX before opset "
+                          f"{CEIL_RULE_OPSET} adds a last window that starts past the input; "
+                          f"export with opset {CEIL_RULE_OPSET} or later, or turn ceil mode off",
+                          field="ceil_mode")
+    ends = [max((out - 1) * s + k - w - begin, 0) for w, k, s, begin, _, out in geometry]
+    return pads[:rank] + ends, 0
 
 
 def _emit_residual(b: _GraphBuilder, spec: Residual, info: LayerInfo, w: Weights, prefix: str,
@@ -209,16 +241,20 @@ def export_model(stack: Stack, opset: int = DEFAULT_OPSET,
     if report.first_error is not None:
         raise report.first_error
     stack = materialise(stack, report)
-    builder = _GraphBuilder()
+    builder = _GraphBuilder(opset)
     input_name = _input_name(stack)
+    builder.shapes[input_name] = stack.input.sample_shape
     x = input_name
-    for layer, layer_report in zip(stack.layers, report.layers):
-        x = _emit_layer(builder, layer.spec, layer_report.info, layer.weights, f"{layer.name}.",
-                        x, layer.name)
+    for index, (layer, layer_report) in enumerate(zip(stack.layers, report.layers)):
+        try:
+            x = _emit_layer(builder, layer.spec, layer_report.info, layer.weights,
+                            f"{layer.name}.", x, layer.name)
+        except ConfigError as err:
+            raise err.at(index, layer.name, layer.spec.type_name) from None
     names = [layer.name for layer in stack.layers] if layer_outputs else [x]
     outputs = [_value_info(name, builder.shapes[name]) for name in names]
     value_infos = [_value_info(name, shape) for name, shape in builder.shapes.items()
-                   if name not in names]
+                   if name not in names and name != input_name]
     graph = helper.make_graph(builder.nodes, "convscope",
                               [_value_info(input_name, stack.input.sample_shape)], outputs,
                               initializer=builder.initializers, value_info=value_infos)
