@@ -32,13 +32,14 @@ def _conv_transpose(spec: ConvTranspose, info: LayerInfo, w: Weights, x: np.ndar
 
 def _max_pool(spec: MaxPool, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
     return ops.max_pool(x, kernel_shape=spec.kernel_size, strides=spec.stride,
-                        pads=info.attrs["pads"], ceil_mode=int(spec.ceil_mode))
+                        pads=info.attrs["pads"], ceil_mode=int(spec.ceil_mode),
+                        dilations=spec.dilation)
 
 
 def _avg_pool(spec: AvgPool, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
     return ops.average_pool(x, kernel_shape=spec.kernel_size, strides=spec.stride,
                             pads=info.attrs["pads"], ceil_mode=int(spec.ceil_mode),
-                            count_include_pad=int(spec.count_include_pad))
+                            count_include_pad=int(spec.count_include_pad), dilations=spec.dilation)
 
 
 def _separable(spec: SeparableConv, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:

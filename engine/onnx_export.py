@@ -31,6 +31,8 @@ MIN_OPSET = 13  # Softmax normalises over one axis (not a flattened tail) from o
 # From opset 22 on, ONNX's ceil-mode pooling drops a last window that would start past the input
 # (and its padding at the start), as ConvScope, PyTorch and onnxruntime do at every opset.
 CEIL_RULE_OPSET = 22
+# AveragePool takes dilations from opset 19 on (MaxPool has had them since opset 10).
+AVERAGE_POOL_DILATION_OPSET = 19
 DEFAULT_OPSET = 17
 BATCH = "N"
 
@@ -114,11 +116,19 @@ def _emit_layer(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, 
     if isinstance(spec, MaxPool):
         pads, ceil_mode = _pool_window(spec, info, b.shapes[x], b.opset)
         return b.node("MaxPool", [x], out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode)
+                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode,
+                      dilations=list(spec.dilation))
     if isinstance(spec, AvgPool):
         pads, ceil_mode = _pool_window(spec, info, b.shapes[x], b.opset)
+        dilated = max(spec.dilation) > 1
+        if dilated and b.opset < AVERAGE_POOL_DILATION_OPSET:
+            raise ConfigError(f"average pooling with dilation needs ONNX opset "
+                              f"{AVERAGE_POOL_DILATION_OPSET} or later; export with --opset "
+                              f"{AVERAGE_POOL_DILATION_OPSET}, or set the dilation to 1",
+                              field="dilation")
+        extra = {"dilations": list(spec.dilation)} if dilated else {}
         return b.node("AveragePool", [x], out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode,
+                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode, **extra,
                       # without pads there is nothing to count: writing 0 keeps rewritten pads exact
                       count_include_pad=int(spec.count_include_pad and any(info.attrs["pads"])))
     if isinstance(spec, LeakyReLU):
@@ -158,7 +168,8 @@ def _pool_window(spec: MaxPool | AvgPool, info: LayerInfo, in_shape: tuple[int, 
     if not spec.ceil_mode or opset >= CEIL_RULE_OPSET:
         return pads, int(spec.ceil_mode)
     rank = len(spec.kernel_size)
-    geometry = list(zip(in_shape[1:], spec.kernel_size, spec.stride, pads[:rank], pads[rank:],
+    spans = [(k - 1) * d + 1 for k, d in zip(spec.kernel_size, spec.dilation)]
+    geometry = list(zip(in_shape[1:], spans, spec.stride, pads[:rank], pads[rank:],
                         info.output_shape[1:]))
     if all(-(-(w + begin + end - k) // s) + 1 == out
            for w, k, s, begin, end, out in geometry):

@@ -425,8 +425,8 @@ class _Reader:
             raise self.fail(node, f"its {what} output {extra[0]!r} is used; ConvScope computes "
                                   f"only the first output")
 
-    def window(self, node: onnx.NodeProto, shape: Shape, kernel: tuple[int, ...],
-               conv: bool = True) -> dict[str, tuple[int, ...]]:
+    def window(self, node: onnx.NodeProto, shape: Shape,
+               kernel: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         """kernel_size, stride, dilation and explicit pads of a windowed node on this input."""
         attrs = _attrs(node)
         rank = len(shape) - 1
@@ -434,9 +434,6 @@ class _Reader:
             raise self.fail(node, "it needs spatial axes, but its input is a flat vector")
         strides = tuple(attrs.get("strides", [1] * rank))
         dilations = tuple(attrs.get("dilations", [1] * rank))
-        if not conv and any(d != 1 for d in dilations):
-            raise self.fail(node, f"dilations {list(dilations)} on pooling are not supported "
-                                  f"(ConvScope's pooling layers have no dilation)")
         pads = _resolve_pads(attrs.get("auto_pad", "NOTSET"), attrs.get("pads"), shape[1:],
                              kernel, strides, dilations)
         if pads is None:
@@ -500,16 +497,14 @@ class _Reader:
     def read_MaxPool(self, node: onnx.NodeProto, shape: Shape) -> _Part:
         self.only_first_output(node, "indices")
         attrs = _attrs(node)
-        win = self.window(node, shape, tuple(attrs["kernel_shape"]), conv=False)
-        del win["dilation"]
+        win = self.window(node, shape, tuple(attrs["kernel_shape"]))
         spec = MaxPool(rank=len(shape) - 1, padding="explicit",
                        ceil_mode=bool(attrs.get("ceil_mode", 0)), **win)
         return _Part(node.name, spec, nodes=[node], output=node.output[0])
 
     def read_AveragePool(self, node: onnx.NodeProto, shape: Shape) -> _Part:
         attrs = _attrs(node)
-        win = self.window(node, shape, tuple(attrs["kernel_shape"]), conv=False)
-        del win["dilation"]
+        win = self.window(node, shape, tuple(attrs["kernel_shape"]))
         spec = AvgPool(rank=len(shape) - 1, padding="explicit",
                        ceil_mode=bool(attrs.get("ceil_mode", 0)),
                        count_include_pad=bool(attrs.get("count_include_pad", 0)), **win)

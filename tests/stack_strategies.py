@@ -52,7 +52,7 @@ def layer_specs(draw, rank: int, channels: int):
                              pads=draw(st.integers(0, 1)), output_padding=draw(st.integers(0, stride - 1)),
                              groups=groups, bias=draw(st.booleans()))
     if kind == "maxpool":
-        return MaxPool(ceil_mode=draw(st.booleans()), **window)
+        return MaxPool(ceil_mode=draw(st.booleans()), dilation=dilation, **window)
     if kind == "avgpool":
         return AvgPool(ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()), **window)
     if kind == "global":

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from models.fields import param
 from models.geometry import RFStep
 from models.layers.base import LayerInfo, LayerSpec, Shape, register, require_rank, require_spatial
-from models.layers.window import (axes_text, normalise_flags, normalise_window, pads_field,
-                                  padding_field, rank_field, stride_field, window_geometry, window_rf,
-                                  kernel_field)
+from models.layers.window import (axes_text, dilation_field, kernel_field, normalise_flags,
+                                  normalise_window, pads_field, padding_field, rank_field,
+                                  stride_field, window_geometry, window_rf)
 
 
 def ceil_field() -> object:
@@ -21,14 +21,15 @@ class _Pool(LayerSpec):
 
     def _info(self, in_shape: Shape) -> LayerInfo:
         require_rank(self, in_shape, self.rank)  # type: ignore[attr-defined]
-        ones = (1,) * self.rank  # type: ignore[attr-defined]
-        out, pads = window_geometry(self, in_shape, dilation=ones, ceil_mode=self.ceil_mode,  # type: ignore[attr-defined]
+        out, pads = window_geometry(self, in_shape, ceil_mode=self.ceil_mode,  # type: ignore[attr-defined]
                                     pool=True)
-        return LayerInfo(output_shape=(in_shape[0], *out), rf_steps=(window_rf(self, pads, ones),),
+        return LayerInfo(output_shape=(in_shape[0], *out), rf_steps=(window_rf(self, pads),),
                          attrs={"pads": pads})
 
     def summary(self) -> str:
         text = f"{axes_text(self.kernel_size)} /{axes_text(self.stride)}"  # type: ignore[attr-defined]
+        if max(self.dilation) > 1:  # type: ignore[attr-defined]
+            text += f" dil {axes_text(self.dilation)}"  # type: ignore[attr-defined]
         return text + (" ceil" if self.ceil_mode else "")  # type: ignore[attr-defined]
 
 
@@ -43,10 +44,11 @@ class MaxPool(_Pool):
     stride: tuple[int, ...] = stride_field(2)
     padding: str = padding_field("valid")
     pads: tuple[int, ...] = pads_field()
+    dilation: tuple[int, ...] = dilation_field()
     ceil_mode: bool = ceil_field()
 
     def __post_init__(self) -> None:
-        normalise_window(self, dilation=False)
+        normalise_window(self)
         normalise_flags(self, bools=("ceil_mode",))
 
     @property
@@ -72,12 +74,13 @@ class AvgPool(_Pool):
     stride: tuple[int, ...] = stride_field(2)
     padding: str = padding_field("valid")
     pads: tuple[int, ...] = pads_field()
+    dilation: tuple[int, ...] = dilation_field()
     ceil_mode: bool = ceil_field()
     count_include_pad: bool = param(False, "Count padding", "Divide by the whole window, padded "
                                     "zeros included, instead of by the real pixels only.")
 
     def __post_init__(self) -> None:
-        normalise_window(self, dilation=False)
+        normalise_window(self)
         normalise_flags(self, bools=("ceil_mode", "count_include_pad"))
 
     @property

@@ -46,13 +46,13 @@ def bias_field(default: bool = True) -> Any:
     return param(default, "Bias", "Add a learned constant to every output channel.")
 
 
-def normalise_window(spec: LayerSpec, *, dilation: bool = True) -> None:
-    """Normalise rank, kernel_size, stride, padding, pads (and dilation) of a windowed spec."""
+def normalise_window(spec: LayerSpec) -> None:
+    """Normalise rank, kernel_size, stride, padding, pads and dilation of a windowed spec."""
     as_int(spec, "rank")
     rank = spec.rank  # type: ignore[attr-defined]
     if rank not in (1, 2, 3):
         raise ConfigError(f"rank must be 1, 2 or 3, got {rank}", field="rank")
-    for name in ("kernel_size", "stride") + (("dilation",) if dilation else ()):
+    for name in ("kernel_size", "stride", "dilation"):
         as_axes(spec, name, rank)
     as_choice(spec, "padding", PADDING_MODES)
     as_axes(spec, "pads", rank, per_side=True)

@@ -31,7 +31,6 @@ FLAT_INPUT = "its input is 2-D (N, features); a stack's input has channels and 1
 VECTOR_INPUT = "its input is 1-D; a stack's input is (N, C, spatial...)"
 TWO_TENSORS = ("an element-wise {op} with a second tensor is no layer (Add and Mul appear only "
                "inside Dense, residual and gated blocks)")
-POOL_DILATION = "pooling with dilations; ConvScope's pooling layers have no dilation setting"
 SOFTMAX_AXIS = "softmax over a non-channel axis; ConvScope's Softmax normalises over channels"
 FLATTEN_AXIS = "flatten at an axis other than 1 folds the batch axis; no layer does that"
 NOT_FLATTEN = "a reshape that is not a flatten to (N, -1); no layer does that"
@@ -48,18 +47,6 @@ SKIPPED: dict[str, str] = {
     "test_leakyrelu_example": VECTOR_INPUT,
     "test_sigmoid_example": VECTOR_INPUT,
     "test_tanh_example": VECTOR_INPUT,
-    "test_averagepool_2d_dilations": POOL_DILATION,
-    "test_averagepool_3d_dilations_small": POOL_DILATION,
-    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True": POOL_DILATION,
-    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False":
-        POOL_DILATION,
-    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True": POOL_DILATION,
-    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False":
-        POOL_DILATION,
-    "test_maxpool_2d_dilations": POOL_DILATION,
-    "test_maxpool_3d_dilations": POOL_DILATION,
-    "test_maxpool_3d_dilations_use_ref_impl": POOL_DILATION,
-    "test_maxpool_3d_dilations_use_ref_impl_large": POOL_DILATION,
     "test_softmax_axis_0": SOFTMAX_AXIS,
     "test_softmax_axis_2": SOFTMAX_AXIS,
     "test_softmax_default_axis": SOFTMAX_AXIS,
