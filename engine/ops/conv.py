@@ -83,23 +83,10 @@ def conv(
     Raises ValueError when shapes or attribute lengths are inconsistent or an
     output size would be smaller than 1.
     """
-    x = _as_f32(x)
-    w = _as_f32(w)
-    nd = _check_spatial_input(x, "Conv")
-    if w.ndim != x.ndim:
-        raise ValueError(
-            f"Conv: weight must have shape (C_out, C_in/group, *kernel) with {nd} "
-            f"kernel axes, got shape {w.shape}."
-        )
-    strides = _tuple_attr(strides, nd, 1, "strides", "Conv")
-    dilations = _tuple_attr(dilations, nd, 1, "dilations", "Conv")
-    pads = _tuple_attr(pads, 2 * nd, 0, "pads", "Conv")
+    x, w, strides, pads, dilations = _window_args(x, w, strides, pads, dilations, kernel_shape,
+                                                  "Conv", "(C_out, C_in/group, *kernel)")
+    nd = x.ndim - 2
     ksize = w.shape[2:]
-    if kernel_shape is not None and tuple(kernel_shape) != tuple(ksize):
-        raise ValueError(
-            f"Conv: kernel_shape {list(kernel_shape)} does not match the weight's "
-            f"kernel {list(ksize)}."
-        )
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
     if group < 1 or c_in % group or c_out % group or w.shape[1] * group != c_in:
@@ -142,6 +129,27 @@ def conv(
 # --------------------------------------------------------------------------
 # helpers shared with the other kernel modules
 
+
+
+def _window_args(x: np.ndarray, w: np.ndarray, strides: Sequence[int] | None,
+                 pads: Sequence[int] | None, dilations: Sequence[int] | None,
+                 kernel_shape: Sequence[int] | None, op: str, layout: str
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """float32 x and w, and full strides/pads/dilations, for Conv and ConvTranspose.
+
+    Raises ValueError when the weight's rank or kernel_shape disagrees with x.
+    """
+    x = _as_f32(x)
+    w = _as_f32(w)
+    nd = _check_spatial_input(x, op)
+    if w.ndim != x.ndim:
+        raise ValueError(f"{op}: weight must have shape {layout} with {nd} kernel axes, "
+                         f"got shape {w.shape}.")
+    if kernel_shape is not None and tuple(kernel_shape) != tuple(w.shape[2:]):
+        raise ValueError(f"{op}: kernel_shape {list(kernel_shape)} does not match the weight's "
+                         f"kernel {list(w.shape[2:])}.")
+    return (x, w, _tuple_attr(strides, nd, 1, "strides", op), _tuple_attr(pads, 2 * nd, 0, "pads", op),
+            _tuple_attr(dilations, nd, 1, "dilations", op))
 
 def _as_f32(a: np.ndarray) -> np.ndarray:
     """``a`` as a float32 ndarray, without a copy when it already is one."""

@@ -16,7 +16,7 @@ from itertools import product
 import numpy as np
 
 from engine.ops._parallel import run_chunked
-from engine.ops.conv import _as_f32, _check_spatial_input, _tuple_attr
+from engine.ops.conv import _as_f32, _tuple_attr, _window_args
 
 __all__ = ["conv_transpose", "conv_transpose_output_size"]
 
@@ -59,24 +59,11 @@ def conv_transpose(
     Raises ValueError on inconsistent shapes or attribute lengths, or when an
     output size would be smaller than 1.
     """
-    x = _as_f32(x)
-    w = _as_f32(w)
-    nd = _check_spatial_input(x, "ConvTranspose")
-    if w.ndim != x.ndim:
-        raise ValueError(
-            f"ConvTranspose: weight must have shape (C_in, C_out/group, *kernel) with "
-            f"{nd} kernel axes, got shape {w.shape}."
-        )
-    strides = _tuple_attr(strides, nd, 1, "strides", "ConvTranspose")
-    dilations = _tuple_attr(dilations, nd, 1, "dilations", "ConvTranspose")
-    pads = _tuple_attr(pads, 2 * nd, 0, "pads", "ConvTranspose")
+    x, w, strides, pads, dilations = _window_args(x, w, strides, pads, dilations, kernel_shape,
+                                                  "ConvTranspose", "(C_in, C_out/group, *kernel)")
+    nd = x.ndim - 2
     output_padding = _tuple_attr(output_padding, nd, 0, "output_padding", "ConvTranspose")
     ksize = w.shape[2:]
-    if kernel_shape is not None and tuple(kernel_shape) != tuple(ksize):
-        raise ValueError(
-            f"ConvTranspose: kernel_shape {list(kernel_shape)} does not match the "
-            f"weight's kernel {list(ksize)}."
-        )
     n, c_in = x.shape[:2]
     if group < 1 or c_in % group or w.shape[0] != c_in:
         raise ValueError(
