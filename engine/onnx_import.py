@@ -235,10 +235,10 @@ class _Graph:
             raise FileFormatError(f"{self.label}: the input {value.name!r} must be a float32 "
                                   f"tensor")
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        if not 3 <= len(dims) <= 5:
+        if not 2 <= len(dims) <= 5:
             raise FileFormatError(
                 f"{self.label}: the input {value.name!r} has {len(dims)} axes; a stack's input "
-                f"is (N, C, spatial...) with 1 to 3 spatial axes")
+                f"is (N, C, spatial...) with up to 3 spatial axes")
         if any(d is None or d < 1 for d in dims[1:]):
             raise FileFormatError(f"{self.label}: the input {value.name!r} has sizes "
                                   f"{_dims_text(dims)}; every axis but the batch must be fixed")

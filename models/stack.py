@@ -21,7 +21,10 @@ MAX_SPATIAL_RANK = 3
 
 @dataclass(frozen=True)
 class InputSpec:
-    """The input: channels and 1-3 spatial sizes (pixels), and the batch size."""
+    """The input: channels and 0-3 spatial sizes (pixels), and the batch size.
+
+    No spatial size means a flat feature vector of `channels` values, as a dense network takes.
+    """
     channels: int = 3
     spatial: tuple[int, ...] = (64, 64)
     batch: int = 1
@@ -34,8 +37,8 @@ class InputSpec:
             if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
                 raise ConfigError(f"input {name} must be whole numbers of at least 1, got "
                                   f"{getattr(self, name)!r}", field=f"input.{name}")
-        if not 1 <= len(spatial) <= MAX_SPATIAL_RANK:
-            raise ConfigError(f"the input needs 1, 2 or 3 spatial sizes, got {len(spatial)}",
+        if len(spatial) > MAX_SPATIAL_RANK:
+            raise ConfigError(f"the input has at most 3 spatial sizes, got {len(spatial)}",
                               field="input.spatial")
 
     @property
@@ -51,8 +54,8 @@ class InputSpec:
     @staticmethod
     def from_shape(shape: tuple[int, ...]) -> InputSpec:
         """From (N, C, *spatial)."""
-        if len(shape) < 3:
-            raise ConfigError(f"an input shape is N,C followed by 1-3 spatial sizes, got "
+        if not 2 <= len(shape) <= 2 + MAX_SPATIAL_RANK:
+            raise ConfigError(f"an input shape is N,C followed by up to 3 spatial sizes, got "
                               f"{','.join(map(str, shape))}", field="input")
         return InputSpec(channels=shape[1], spatial=tuple(shape[2:]), batch=shape[0])
 

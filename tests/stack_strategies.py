@@ -26,9 +26,19 @@ def windowed(draw, rank: int) -> dict:
 @st.composite
 def layer_specs(draw, rank: int, channels: int):
     """One spec that may fit an input of `channels` channels with `rank` spatial axes."""
-    kind = draw(st.sampled_from(["conv", "depthwise", "pointwise", "separable", "transposed",
-                                 "maxpool", "avgpool", "global", "activation", "batchnorm",
-                                 "residual", "gated"]))
+    if rank == 0:
+        kind = draw(st.sampled_from(["activation", "batchnorm", "dense"]))
+        if kind == "dense":
+            return Dense(units=draw(st.integers(1, 6)), bias=draw(st.booleans()))
+    else:
+        kind = draw(st.sampled_from(["conv", "depthwise", "pointwise", "separable", "transposed",
+                                     "maxpool", "avgpool", "global", "activation", "batchnorm",
+                                     "residual", "gated"]))
+    if kind == "activation":
+        return draw(st.sampled_from([ReLU(), Sigmoid(), Tanh(), Softmax(),
+                                     LeakyReLU(alpha=draw(st.floats(0.0, 0.5)))]))
+    if kind == "batchnorm":
+        return BatchNorm(epsilon=draw(st.sampled_from([1e-5, 1e-3])))
     window = windowed(draw, rank)
     dilation = draw(axes(rank, 1, 3))
     if kind == "conv":
@@ -57,11 +67,6 @@ def layer_specs(draw, rank: int, channels: int):
         return AvgPool(ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()), **window)
     if kind == "global":
         return draw(st.sampled_from([GlobalMaxPool(), GlobalAvgPool()]))
-    if kind == "activation":
-        return draw(st.sampled_from([ReLU(), Sigmoid(), Tanh(), Softmax(),
-                                     LeakyReLU(alpha=draw(st.floats(0.0, 0.5)))]))
-    if kind == "batchnorm":
-        return BatchNorm(epsilon=draw(st.sampled_from([1e-5, 1e-3])))
     if kind == "residual":
         body = (Conv(rank=rank, out_channels=channels, kernel_size=3), ReLU(),
                 Conv(rank=rank, out_channels=draw(st.integers(1, 4)), kernel_size=draw(st.integers(1, 3)),
@@ -73,8 +78,8 @@ def layer_specs(draw, rank: int, channels: int):
 
 @st.composite
 def stacks(draw, max_layers: int = 4, dense_tail: bool = True):
-    """A random stack on a small 1D or 2D input, maybe ending in Flatten + Dense."""
-    rank = draw(st.integers(1, 2))
+    """A random stack on a small flat, 1D or 2D input, maybe ending in Flatten + Dense."""
+    rank = draw(st.integers(0, 2))
     channels = draw(st.integers(1, 4))
     spatial = tuple(draw(st.integers(3, 12)) for _ in range(rank))
     stack = Stack(InputSpec(channels, spatial, batch=draw(st.integers(1, 2))),
