@@ -25,7 +25,9 @@ class PaletteEntry:
     fixed_rank: int | None = None  # Conv1D/2D/3D name their rank; the rest follow the input
 
     def spec(self, rank: int) -> LayerSpec:
-        return self.make(self.fixed_rank or rank)
+        # A flat input has no spatial rank to follow: windowed layers then take 2D and their
+        # card says they need spatial axes.
+        return self.make(self.fixed_rank or rank or 2)
 
 
 def _residual(rank: int) -> Residual:

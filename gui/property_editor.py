@@ -160,7 +160,7 @@ class AxesEditor(FieldEditor):
 
     def _row(self, layout: QHBoxLayout, rank: int) -> list[QSpinBox]:
         boxes = []
-        for axis in AXIS_NAMES[rank]:
+        for axis in AXIS_NAMES.get(rank, ()):
             if rank > 1:
                 label = QLabel(axis[0].upper())
                 label.setToolTip(axis)
@@ -348,6 +348,8 @@ class PropertyEditor(QScrollArea):
             self.name_edit.setText(layer.name)
         for name, editor in self.editors.items():
             editor.set_value(getattr(spec, name))
+            used_when = editor.info.used_when
+            editor.setEnabled(used_when is None or getattr(spec, used_when[0]) == used_when[1])
         field = self._error_field(layer_report.error)
         for name, label in self.field_errors.items():
             label.setVisible(name == field)
@@ -398,7 +400,7 @@ class PropertyEditor(QScrollArea):
 
 
 class InputEditor(QFrame):
-    """The input's channels, 1-3 spatial sizes and batch, as the stack's first row."""
+    """The input's channels, 0-3 spatial sizes and batch, as the stack's first row."""
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -411,7 +413,7 @@ class InputEditor(QFrame):
         self.grid.addWidget(title, 0, 0)
         self.channels = self._spin("Channels: 1 for grey, 3 for colour, or embedding features.")
         self.axes = QComboBox()
-        self.axes.addItems(["1D signal", "2D image", "3D volume"])
+        self.axes.addItems(["Flat vector", "1D signal", "2D image", "3D volume"])
         self.axes.setToolTip("How many spatial axes the input has; new layers follow it.")
         self.batch = self._spin("Batch: samples per run; multiplies MACs and activation memory.")
         self.sizes_row = QHBoxLayout()
@@ -448,14 +450,14 @@ class InputEditor(QFrame):
         for box, value in zip([self.channels, self.batch, *self.sizes],
                               [spec.channels, spec.batch, *spec.spatial]):
             _set_quietly(box, "setValue", value, "value")
-        _set_quietly(self.axes, "setCurrentIndex", rank - 1, "currentIndex")
+        _set_quietly(self.axes, "setCurrentIndex", rank, "currentIndex")
 
     def _make_sizes(self, rank: int) -> None:
         while self.sizes_row.count():
             widget = self.sizes_row.takeAt(0).widget()
             widget.deleteLater()
         self.sizes = []
-        for axis in AXIS_NAMES[rank]:
+        for axis in AXIS_NAMES.get(rank, ()):
             label = QLabel(axis[0].upper())
             self.sizes_row.addWidget(label)
             box = self._spin(f"Input {axis} in pixels.", 8192)
@@ -472,7 +474,7 @@ class InputEditor(QFrame):
 
     def _axes_changed(self, position: int) -> None:
         old = self.document.stack.input
-        rank = position + 1
-        spatial = (tuple(old.spatial) + (old.spatial[-1],) * 3)[:rank]
+        rank = position
+        spatial = (tuple(old.spatial) + (old.spatial[-1] if old.spatial else 32,) * 3)[:rank]
         self.document.set_input(InputSpec(old.channels, spatial, old.batch), "input axes")
 

@@ -16,6 +16,8 @@ class FieldInfo:
 
     `per_axis` fields hold one int per spatial axis (kernel size, stride, ...); `per_side` fields
     hold two per axis, begins then ends (explicit pads). `label` is the human name.
+    `used_when` = (other field, value): the field matters only while the other holds that value
+    (pads only with explicit padding), so an editor can grey it out otherwise.
     """
     label: str
     tooltip: str
@@ -26,6 +28,7 @@ class FieldInfo:
     per_axis: bool = False
     per_side: bool = False
     step: float | None = None
+    used_when: tuple[str, str] | None = None
 
 
 def param(default: Any, label: str, tooltip: str, **info: Any) -> Any:

@@ -34,7 +34,8 @@ def padding_field(default: str = "same") -> Any:
 
 def pads_field() -> Any:
     return param(0, "Pads", "Zeros added before and after the input along each axis "
-                 "(used when padding is explicit).", per_side=True, minimum=0, maximum=64, unit="px")
+                 "(used when padding is explicit).", per_side=True, minimum=0, maximum=64, unit="px",
+                 used_when=("padding", "explicit"))
 
 
 def dilation_field() -> Any:
