@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QApplication
 from gui.main_window import APP_NAME, ORGANISATION, MainWindow
 from gui.theme import THEMES, apply_theme
 
-SCREENSHOT_DELAY_MS = 300  # lets the window finish its first layout and paint
+SCREENSHOT_DELAY_MS = 300  # lets the window finish its layout and paint once the maps are drawn
+SCREENSHOT_TIMEOUT_MS = 20_000  # grab anyway if the first feature maps never arrive
 
 
 def run_app(path: str | None = None, screenshot: str | None = None) -> int:
@@ -32,13 +33,21 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
         window.open_path(path)
     if screenshot is None:
         return app.exec()
+    grabbed: list[bool] = []  # the drawn maps and the timeout fallback may both call grab()
 
     def grab() -> None:
+        if grabbed:
+            return
+        grabbed.append(True)
         saved = window.grab().save(screenshot)
         if not saved:
             print(f"error: cannot write the screenshot {screenshot}", file=sys.stderr)
         # exit(), not quit(): quit() closes the window first, which would save its layout.
         app.exit(0 if saved else 1)
 
-    QTimer.singleShot(SCREENSHOT_DELAY_MS, grab)
+    # Wait for the first drawn feature maps (computed on a worker), not a fixed delay.
+    drawn = QTimer(singleShot=True, interval=SCREENSHOT_DELAY_MS, timeout=grab)
+    window.feature_view.drawn.connect(drawn.start)
+    fallback = QTimer(singleShot=True, interval=SCREENSHOT_TIMEOUT_MS, timeout=grab)
+    fallback.start()
     return app.exec()

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QVBoxLayout, QWidget)
 
+from gui.compute_worker import ComputeWorker
 from gui.document import Document
+from gui.feature_map_view import FeatureMapView
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
+from gui.qt_workarounds import keep_bools_alive
+from gui.sample_inputs import load_sample, load_user_input, sample_path
 from gui.stack_view import StackView
 from gui.summary_table import SummaryTable, human_count, shape_text
 from gui.theme import THEMES, apply_theme, current_theme, mute
@@ -29,7 +34,11 @@ APP_NAME = "ConvScope"
 ORGANISATION = "ConvScope"
 MAX_RECENT = 8
 DEFAULT_PRESET = "Demo: edges to classes"
+keep_bools_alive()  # before the first pyqtgraph redraw: PySide6 6.12.0 would free True
+
 FILE_FILTER = f"ConvScope projects (*{project.SUFFIX});;ONNX models (*.onnx);;All files (*)"
+INPUT_FILTER = ("Inputs (*.png *.jpg *.jpeg *.bmp *.npy *.csv *.wav);;Images (*.png *.jpg *.jpeg "
+                "*.bmp);;NumPy arrays (*.npy);;Signals (*.csv *.wav);;All files (*)")
 
 
 def load_stack(path: str | Path) -> Stack:
@@ -94,6 +103,13 @@ class MainWindow(QMainWindow):
         self.input_editor = InputEditor(self.document)
         self.stack_view = StackView(self.document)
         self.feature_maps = FeatureMapPanel()
+        self.feature_view = FeatureMapView()
+        self.feature_maps.set_view(self.feature_view)
+        self.compute = ComputeWorker(self)
+        self._version = 0
+        self._input_path: Path | None = None  # None: the built-in sample
+        self._input: np.ndarray | None = None
+        self._input_shape: tuple[int, ...] | None = None  # the sample shape _input was fitted to
         stack_panel = QWidget()
         stack_layout = QVBoxLayout(stack_panel)
         stack_layout.setContentsMargins(0, 0, 0, 0)
@@ -129,6 +145,13 @@ class MainWindow(QMainWindow):
         self.document.stackChanged.connect(self._show_totals)
         self.document.modifiedChanged.connect(self.setWindowModified)
         self.document.pathChanged.connect(lambda _path: self._update_title())
+        self.document.stackChanged.connect(lambda _stack, _report: self.compute_maps())
+        self.stack_view.pathSelected.connect(
+            lambda path: self.feature_view.select_layer(None if path is None else path[0]))
+        self.feature_view.layerChosen.connect(self.stack_view.select)
+        self.compute.finished.connect(lambda _version, result: self.feature_view.show_result(result))
+        self.compute.failed.connect(lambda _version, message: self.feature_view.show_failure(message))
+        self.compute.busy.connect(self.feature_view.set_busy)
 
         self._build_menus()
         self._update_title()
@@ -140,6 +163,7 @@ class MainWindow(QMainWindow):
         if restore:
             self._restore_layout()
         self._select_first()
+        self.compute_maps()
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -171,6 +195,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open...", self.open_dialog, keys.Open)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._action(file_menu, "Open &input...", self.open_input_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "&Save", self.save, keys.Save)
         self._action(file_menu, "Save &as...", self.save_as, keys.SaveAs)
@@ -209,6 +234,7 @@ class MainWindow(QMainWindow):
         self.stack_view.viewport().update()
         self.property_editor.show_path(self.property_editor.path)
         self.summary.show_report(self.document.stack, self.document.report)
+        self.feature_view.follow_theme()
 
     # ---- title and status ---------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -316,6 +342,62 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path.name}", 4000)
         return True
 
+    # ---- live feature maps --------------------------------------------------------------------
+    def choose_input_path(self) -> str:
+        """The input file to open, or "" when cancelled (tests replace this)."""
+        return QFileDialog.getOpenFileName(self, "Open input", self._last_folder(), INPUT_FILTER)[0]
+
+    def open_input_dialog(self) -> None:
+        path = self.choose_input_path()
+        if path:
+            self.open_input(path)
+
+    def open_input(self, path: str | Path) -> bool:
+        """Feed the feature maps from a file; on failure show why and keep the current input."""
+        input_spec = self.document.stack.input
+        try:
+            x = load_user_input(path, input_spec)
+        except ConfigError as err:
+            self.show_error("Cannot open input", str(err))
+            return False
+        self._set_input(Path(path), x, input_spec.sample_shape)
+        self.compute_maps()
+        return True
+
+    def compute_maps(self) -> None:
+        """Post the current stack and input to the worker; the drawing follows when it is done.
+
+        The input is refitted first when the stack's input shape changed: the opened file when it
+        still fits, the built-in sample otherwise.
+        """
+        self._version += 1
+        stack = self.document.stack
+        try:
+            x = self._fitting_input(stack)
+        except ConfigError as err:
+            self.feature_view.show_failure(str(err))
+            return
+        self.compute.post(self._version, stack, x)
+
+    def _fitting_input(self, stack: Stack) -> np.ndarray:
+        shape = stack.input.sample_shape
+        if self._input is not None and self._input_shape == shape:
+            return self._input
+        if self._input_path is not None:
+            try:
+                self._set_input(self._input_path, load_user_input(self._input_path, stack.input),
+                                shape)
+                return self._input
+            except ConfigError as err:
+                self.statusBar().showMessage(f"{err}; showing the built-in sample instead", 8000)
+        self._set_input(None, load_sample(stack.input), shape)
+        return self._input
+
+    def _set_input(self, path: Path | None, x: np.ndarray, shape: tuple[int, ...]) -> None:
+        self._input_path, self._input, self._input_shape = path, x, shape
+        self.feature_view.input_name = (path.name if path is not None else
+                                        f"{sample_path(self.document.stack.input).name} (sample)")
+
     # ---- settings -----------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent", [])
@@ -354,4 +436,6 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
+        # A run still going would outlive the window and race interpreter shutdown.
+        self.compute.wait()
         event.accept()

@@ -237,3 +237,21 @@ def test_other_ranks_get_their_own_sample_and_view(qtbot, window, preset, index,
         expected = tile(output[:, None, :], shared=not view.per_channel.isChecked(),
                         grid=view.mosaic.grid).image
     np.testing.assert_allclose(view.map_item.image, expected, atol=1e-6)
+
+
+def test_colour_map_and_theme_change_the_drawing_not_the_data(qtbot, window):
+    wait_drawn(qtbot, window)
+    view = window.feature_view
+    image = view.map_item.image
+    viridis = view.map_item.lut.copy()
+    view.colormap.setCurrentIndex(view.colormap.findData("CET-L1"))
+    assert view.map_item.image is image
+    grey = view.map_item.lut
+    assert grey.shape == (256, 3) and grey.dtype == np.uint8
+    spread = grey[1:].astype(int).max(axis=1) - grey[1:].astype(int).min(axis=1)
+    assert spread.max() <= 2 and not np.array_equal(grey, viridis)  # grey: R = G = B, +-rounding
+    window.set_theme("light")
+    assert view.map_item.lut[0].min() > 200  # gaps take the light background
+    assert view.maps_widget.backgroundBrush().color().lightness() > 200
+    window.set_theme("dark")
+    assert view.map_item.lut[0].max() < 60

@@ -140,7 +140,7 @@ def test_theme_switch(qtbot, window, settings):
     qtbot.waitUntil(lambda: window.palette_dock.palette().window().color().lightness() > 128)
     assert window.theme_actions["light"].isChecked()
     from gui.theme import LIGHT
-    assert LIGHT.muted in window.feature_maps.placeholder.styleSheet()
+    assert LIGHT.muted in window.feature_view.hover.styleSheet()
     window.set_theme("dark")
     qtbot.waitUntil(lambda: window.palette_dock.palette().window().color().lightness() < 128)
 

@@ -112,3 +112,4 @@ def test_thumbnail_is_a_2d_image_in_unit_range(shape):
 
 def test_tile_grid_shape_counts_gaps_between_tiles_only():
     assert TileGrid(5, 4, 6, 2, 3, 1).shape == (9, 20)
+

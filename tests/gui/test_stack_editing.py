@@ -39,13 +39,24 @@ def test_palette_double_click_adds_after_selection(qtbot, window):
 
 
 def test_palette_enter_adds_with_the_input_rank(qtbot, window):
-    window.input_editor.axes.setCurrentIndex(0)  # a 1D signal
+    window.input_editor.axes.setCurrentIndex(1)  # a 1D signal
     assert window.document.stack.input.spatial == (128,)
     window.stack_view.select(len(window.document.stack) - 1)
     window.layer_palette.setCurrentItem(window.layer_palette.item_for("Max pool"))
     window.layer_palette.setFocus()
     qtbot.keyClick(window.layer_palette, Qt.Key.Key_Return)
     assert window.document.stack.layers[-1].spec.type_name == "MaxPool1D"
+
+
+def test_flat_input_feeds_dense_layers_and_convs_say_why_not(qtbot, window):
+    window.input_editor.axes.setCurrentIndex(0)  # a flat feature vector
+    stack = window.document.stack
+    assert stack.input.spatial == () and len(window.input_editor.sizes) == 0
+    report = window.document.report
+    assert report.layers[0].error is not None and "flat vector" in report.layers[0].error.reason
+    window.document.undo_stack.undo()
+    assert window.document.stack.input.spatial == (128, 128)
+    assert window.input_editor.axes.currentIndex() == 2
 
 
 def test_drop_from_palette_inserts_at_drop_position(window):
@@ -76,6 +87,15 @@ def test_field_edit_updates_cards_and_merges_into_one_undo_step(window):
     assert window.stack_view.card(3).params_text == f"{16 * 12 * 9 + 16:,} params"
     assert window.document.undo_stack.count() == 1
     assert window.document.undo_stack.undoText() == "Change filters of conv1"
+
+
+def test_pads_are_editable_only_with_explicit_padding(window):
+    window.stack_view.select(0)  # conv1, same padding
+    editors = window.property_editor.editors
+    assert not editors["pads"].isEnabled()
+    editors["padding"].box.setCurrentText("explicit")
+    assert window.document.stack.layers[0].spec.padding == "explicit"
+    assert window.property_editor.editors["pads"].isEnabled()
 
 
 def test_invalid_kernel_shows_its_message_and_later_layers_wait(window):

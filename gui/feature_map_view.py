@@ -1,0 +1,404 @@
+"""The live feature-map view: the selected layer's output drawn from the newest RunResult.
+
+One pyqtgraph ImageItem shows the whole layer as a tiled mosaic (gui.mosaic), on the fast path:
+float32 C-contiguous data, fixed LEVELS and a 256-entry uint8 lookup table whose first entry is
+the background colour, so the mosaic's gaps (below 0) vanish into the background while values
+0..1 take the other 255 colours. Flat outputs
+are a bar chart, 3D outputs one depth slice chosen with a slider. Beside the maps sits the input,
+below them a strip of per-layer thumbnails that select a layer when clicked. The view never
+computes a layer: it only draws what `show_result` hands it (the engine runs in gui.compute_worker),
+so changing the selection, colour map or contrast is instant.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel,
+                               QProgressBar, QScrollArea, QSizePolicy, QSlider, QStackedWidget,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from engine.executor import RunResult
+from gui.mosaic import (Mosaic, TileGrid, layer_maps, layer_mosaic, layer_stats, normalise,
+                        thumbnail)
+from gui.theme import colors, mute
+
+LUT_SIZE = 256
+# pyqtgraph maps v to index (v - low) * LUT_SIZE / (high - low), clipped to the table: with
+# low = -1/255 a value of 0 lands on index 1 and 1 on the last index; gaps (< 0) clip to index 0.
+LEVELS = (-1.0 / (LUT_SIZE - 1), 1.0)
+
+COLORMAPS = ("viridis", "inferno", "CET-L1", "CET-D1")  # CET-L1: grey; CET-D1: diverging
+COLORMAP_LABELS = {"viridis": "Viridis", "inferno": "Inferno", "CET-L1": "Grey",
+                   "CET-D1": "Blue-red"}
+MAX_LABELS = 64  # one TextItem per tile stays cheap up to here; beyond, labels would crowd tiles
+THUMB_SIZE = 52
+INPUT_WIDTH = 150
+MIN_WIDTH = 100
+
+
+def lookup_table(name: str, background: QColor) -> np.ndarray:
+    """(256, 3) uint8: the background colour, then the colour map in 255 steps (see LEVELS)."""
+    colours = pg.colormap.get(name).getLookupTable(nPts=LUT_SIZE - 1, alpha=False)
+    first = np.array([[background.red(), background.green(), background.blue()]], np.uint8)
+    return np.ascontiguousarray(np.concatenate([first, colours]))
+
+
+def colour_image(image: np.ndarray, lut: np.ndarray) -> QImage:
+    """A [0, 1] float image (H, W) coloured through lut's colour-map entries (1..255), as an RGB
+    QImage that owns its pixels."""
+    indices = 1 + np.round(np.clip(image, 0, 1) * (LUT_SIZE - 2)).astype(np.uint8)
+    rgb = np.ascontiguousarray(lut[indices])
+    height, width = image.shape
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+class ThumbnailStrip(QWidget):
+    """One small button per layer showing its thumbnail; `chosen(index)` when one is clicked."""
+    chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layout_ = QHBoxLayout(self)
+        self.layout_.setContentsMargins(2, 2, 2, 2)
+        self.layout_.setSpacing(3)
+        self.layout_.addStretch(1)
+        self.group = QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.group.idClicked.connect(self.chosen)
+        self.buttons: list[QToolButton] = []
+
+    def show_layers(self, result: RunResult, lut: np.ndarray) -> None:
+        """Rebuild the buttons for every layer of result: a thumbnail, or none past a failure."""
+        for button in self.buttons:
+            self.group.removeButton(button)
+            button.deleteLater()
+        self.buttons = []
+        for index, (layer, output) in enumerate(zip(result.stack.layers, result.outputs)):
+            button = QToolButton()
+            button.setCheckable(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            button.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+            button.setText(layer.name)
+            button.setAutoRaise(True)
+            if output is not None:
+                pixmap = QPixmap.fromImage(colour_image(thumbnail(output[0]), lut))
+                button.setIcon(QIcon(pixmap.scaled(
+                    THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.FastTransformation)))
+                button.setToolTip(f"{layer.name}: output {tuple(output.shape[1:])}")
+            else:
+                button.setToolTip(f"{layer.name}: not computed")
+            self.group.addButton(button, index)
+            self.layout_.insertWidget(index, button)
+            self.buttons.append(button)
+
+    def mark(self, index: int | None) -> None:
+        if index is not None and 0 <= index < len(self.buttons):
+            self.buttons[index].setChecked(True)
+
+
+class FeatureMapView(QWidget):
+    """The feature maps of the selected layer for the newest result (see the module docstring).
+
+    Signals: `layerChosen(index)` when a thumbnail is clicked; `drawn()` after a result (or a
+    failure to compute one) is shown.
+    Public state tests read: `result`, `layer_index`, `map_item.image`, `message.text()`.
+    `input_name` is the caption given to the input (a file name, or "sample").
+    """
+    layerChosen = Signal(int)
+    drawn = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Below its toolbar's width the view clips rather than forcing the window wider.
+        self.setMinimumWidth(MIN_WIDTH)
+        self.result: RunResult | None = None
+        self.layer_index: int | None = None
+        self.mosaic: Mosaic | None = None
+        self._maps: np.ndarray | None = None  # (C, H, W) values behind the mosaic, for hover
+        self._labels: list[pg.TextItem] = []
+        self._labelled: TileGrid | None = None
+        self._lut = self._lookup_table(COLORMAPS[0])
+
+        self.input_name = "sample"
+        self.title = QLabel("No layer selected")
+        self.title.setStyleSheet("font-weight: bold;")
+        # Long layer names and read-outs must not widen the window: labels may shrink and clip.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.colormap = QComboBox()
+        for name in COLORMAPS:
+            self.colormap.addItem(COLORMAP_LABELS[name], name)
+        self.colormap.setToolTip("Colour map of the feature maps and thumbnails")
+        self.per_channel = QCheckBox("Per-channel")
+        # On by default: signed conv outputs share one range badly (most tiles go flat).
+        self.per_channel.setChecked(True)
+        self.per_channel.setToolTip("Per-channel contrast: stretch each channel to its own range "
+                                    "instead of one range shared by the whole layer")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # indeterminate: a moving bar while the engine works
+        self.busy.setMaximumWidth(70)
+        self.busy.setMaximumHeight(10)
+        self.busy.setTextVisible(False)
+        self.busy.setToolTip("Computing the feature maps")
+        self.busy.hide()
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.busy)
+        top.addWidget(self.colormap)
+        top.addWidget(self.per_channel)
+
+        # The input, small, beside the maps.
+        self.input_widget = pg.GraphicsLayoutWidget()
+        # Up to INPUT_WIDTH, but it gives way first when the window is narrow.
+        self.input_widget.setMinimumWidth(60)
+        self.input_widget.setMaximumWidth(INPUT_WIDTH)
+        self.input_widget.ci.setContentsMargins(0, 0, 0, 0)
+        self.input_box = self.input_widget.addViewBox(lockAspect=True, invertY=True,
+                                                      enableMouse=False)
+        self.input_item = pg.ImageItem(axisOrder="row-major")
+        self.input_box.addItem(self.input_item)
+        self.input_caption = mute(QLabel("Input"))
+        self.input_caption.setWordWrap(True)
+        input_column = QVBoxLayout()
+        input_column.addWidget(self.input_caption)
+        input_column.addWidget(self.input_widget, 1)
+
+        self.maps_widget = pg.GraphicsLayoutWidget()
+        self.maps_widget.ci.setContentsMargins(0, 0, 0, 0)
+        self.map_box = self.maps_widget.addViewBox(lockAspect=True, invertY=True)
+        self.map_item = pg.ImageItem(axisOrder="row-major")
+        self.map_item.setLookupTable(self._lut)
+        self.map_box.addItem(self.map_item)
+        self.maps_widget.scene().sigMouseMoved.connect(self._hover)
+        self.bars = pg.PlotWidget()
+        self.bars.setLabel("bottom", "unit")
+        self.bar_item = pg.BarGraphItem(x=[], height=[], width=0.8, brush=colors().accent)
+        self.bars.addItem(self.bar_item)
+        self.message = QLabel("Computing the feature maps…")
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages = QStackedWidget()
+        for page in (self.maps_widget, self.bars, self.message):
+            self.pages.addWidget(page)
+        self.pages.setCurrentWidget(self.message)
+        body = QHBoxLayout()
+        body.addLayout(input_column)
+        body.addWidget(self.pages, 1)
+
+        self.depth = QSlider(Qt.Orientation.Horizontal)
+        self.depth.setToolTip("Depth slice of a 3D output")
+        self.depth_label = QLabel("Depth 0")
+        depth_row = QHBoxLayout()
+        depth_row.addWidget(self.depth_label)
+        depth_row.addWidget(self.depth, 1)
+        self.depth_row = QWidget()
+        self.depth_row.setLayout(depth_row)
+        depth_row.setContentsMargins(0, 0, 0, 0)
+        self.depth_row.hide()
+
+        self.stats = QLabel("")
+        self.stats.setWordWrap(True)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hover = mute(QLabel("Hover over a map to read a value."))
+        self.hover.setWordWrap(True)
+        self.strip = ThumbnailStrip()
+        scroll = QScrollArea()
+        scroll.setWidget(self.strip)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedHeight(THUMB_SIZE + 48)
+        scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.depth_row)
+        layout.addWidget(self.stats)
+        layout.addWidget(self.hover)
+        layout.addWidget(scroll)
+
+        self.colormap.currentIndexChanged.connect(self._colormap_changed)
+        self.per_channel.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
+        self.depth.valueChanged.connect(lambda _v: self._draw_layer(keep_range=True))
+        self.strip.chosen.connect(self.layerChosen)
+
+    # ---- what the window calls ------------------------------------------------------------------
+    def show_result(self, result: RunResult) -> None:
+        """Draw a fresh result: the input, the thumbnails and the selected layer's maps."""
+        self.result = result
+        self._draw_input()
+        self.strip.show_layers(result, self._lut)
+        self.strip.mark(self.layer_index)
+        self._draw_layer(keep_range=True)
+        self.drawn.emit()
+
+    def show_failure(self, message: str) -> None:
+        """The input could not be run at all (it does not fit the stack): say so, draw nothing."""
+        self.result = None
+        self._show_message(message, error=True)
+        self.stats.setText("")
+        self.drawn.emit()
+
+    def select_layer(self, index: int | None) -> None:
+        """Show layer `index` (or nothing) from the result already held; never recomputes."""
+        self.layer_index = index
+        self.strip.mark(index)
+        self._draw_layer(keep_range=False)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy.setVisible(busy)
+
+    def follow_theme(self) -> None:
+        """Take the theme now applied: plot backgrounds, axis colours, gap colour, thumbnails."""
+        background = pg.getConfigOption("background")
+        for widget in (self.input_widget, self.maps_widget, self.bars):
+            widget.setBackground(background)
+        for axis in ("left", "bottom"):
+            self.bars.getAxis(axis).setPen(pg.getConfigOption("foreground"))
+            self.bars.getAxis(axis).setTextPen(pg.getConfigOption("foreground"))
+        self._colormap_changed()
+
+    # ---- drawing --------------------------------------------------------------------------------
+    def _draw_input(self) -> None:
+        assert self.result is not None
+        sample = self.result.input[0]
+        if sample.ndim == 3 and sample.shape[0] == 3:
+            # A colour image is shown in its colours (levels fixed to the data's own range).
+            rgb = np.ascontiguousarray(np.moveaxis(normalise(sample, shared=True), 0, -1))
+            self.input_item.setLookupTable(None)
+            self.input_item.setImage(rgb, levels=(0, 1), autoLevels=False)
+        else:
+            self.input_item.setLookupTable(self._lut)
+            self.input_item.setImage(np.ascontiguousarray(thumbnail(sample)), levels=LEVELS,
+                                     autoLevels=False)
+        self.input_box.setAspectLocked(sample.ndim != 2)  # a signal's C x L strip fills the box
+        self.input_box.autoRange(padding=0)
+        shape = "×".join(map(str, sample.shape))
+        self.input_caption.setText(f"Input: {self.input_name}\n{shape}")
+
+    def _draw_layer(self, keep_range: bool) -> None:
+        result, index = self.result, self.layer_index
+        if result is None:
+            return
+        if index is None or index >= len(result.outputs):
+            self._show_message("Select a layer to see its feature maps.")
+            self.stats.setText("")
+            return
+        layer = result.stack.layers[index]
+        output = result.outputs[index]
+        if output is None:
+            error = result.error
+            if error is not None and (error.layer_index is None or error.layer_index <= index):
+                text = f"{layer.name} cannot compute:\n{error}"
+            else:
+                text = f"{layer.name} was not computed: an earlier layer failed."
+            self._show_message(text, error=True)
+            self.title.setText(layer.name)
+            self.stats.setText("Earlier layers' maps stay available in the strip below.")
+            return
+        sample = output[0]
+        self.title.setText(f"{layer.name} · {layer.spec.type_name} · "
+                           f"{'×'.join(map(str, sample.shape))}")
+        timing = ("reused from the previous run" if index < result.reused
+                  else f"{result.seconds[index] * 1e3:.1f} ms")
+        self.stats.setText(f"{layer_stats(sample).text()} · {timing}")
+        self.depth_row.setVisible(sample.ndim == 4)
+        if sample.ndim == 1:
+            self._draw_bars(sample)
+            return
+        if sample.ndim == 4:
+            self.depth.blockSignals(True)
+            self.depth.setRange(0, sample.shape[1] - 1)
+            self.depth.blockSignals(False)
+            self.depth_label.setText(f"Depth {self.depth.value()} / {sample.shape[1] - 1}")
+        self._draw_mosaic(sample, keep_range)
+
+    def _draw_mosaic(self, sample: np.ndarray, keep_range: bool) -> None:
+        mosaic = layer_mosaic(sample, shared=not self.per_channel.isChecked(),
+                              depth=self.depth.value(), aspect=self.map_aspect())
+        assert mosaic is not None
+        resized = self.mosaic is None or self.mosaic.image.shape != mosaic.image.shape
+        self.mosaic = mosaic
+        self._maps = layer_maps(sample, self.depth.value())
+        self.map_item.setImage(mosaic.image, levels=LEVELS, autoLevels=False)
+        # Heat maps of signals are far wider than tall: let them fill the panel.
+        self.map_box.setAspectLocked(sample.ndim != 2)
+        self._label_tiles(mosaic.grid)
+        self.pages.setCurrentWidget(self.maps_widget)
+        if resized or not keep_range:
+            self.map_box.autoRange(padding=0.01)
+
+    def map_aspect(self) -> float:
+        """Width / height of the area the mosaic is drawn in (1.0 before it is laid out)."""
+        size = self.pages.size()
+        return size.width() / size.height() if size.height() > 50 and size.width() > 50 else 1.0
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # The best grid depends on the panel's shape: re-tile (cheap, no recompute).
+        if self.mosaic is not None:
+            self._draw_layer(keep_range=False)
+
+    def _label_tiles(self, grid: TileGrid) -> None:
+        if grid == self._labelled:
+            return
+        for label in self._labels:
+            self.map_box.removeItem(label)
+        self._labels = []
+        self._labelled = grid
+        if grid.tile_h == 1 or grid.channels > MAX_LABELS:
+            return
+        font = QFont()
+        font.setPointSize(7)
+        for k in range(grid.channels):
+            y, x = grid.origin(k)
+            label = pg.TextItem(str(k), color=(255, 255, 255), fill=(0, 0, 0, 150),
+                                anchor=(0, 0))
+            label.setFont(font)
+            label.setPos(x, y)
+            self.map_box.addItem(label)
+            self._labels.append(label)
+
+    def _draw_bars(self, values: np.ndarray) -> None:
+        self.mosaic = None
+        self._maps = None
+        self.bar_item.setOpts(x=np.arange(values.size), height=values, width=0.8)
+        self.bars.autoRange()
+        self.pages.setCurrentWidget(self.bars)
+
+    def _show_message(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {colors().error};" if error else "")
+        self.pages.setCurrentWidget(self.message)
+        self.depth_row.hide()
+
+    @staticmethod
+    def _lookup_table(name: str) -> np.ndarray:
+        return lookup_table(name, pg.mkColor(pg.getConfigOption("background")))
+
+    def _colormap_changed(self) -> None:
+        self._lut = self._lookup_table(self.colormap.currentData())
+        self.map_item.setLookupTable(self._lut)
+        if self.result is not None:
+            self._draw_input()
+            self.strip.show_layers(self.result, self._lut)
+            self.strip.mark(self.layer_index)
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        if self.mosaic is None or self._maps is None:
+            return
+        point = self.map_item.mapFromScene(scene_pos)
+        hit = self.mosaic.grid.locate(math.floor(point.y()), math.floor(point.x()))
+        if hit is None:
+            self.hover.setText("Hover over a map to read a value.")
+            return
+        channel, y, x = hit
+        value = float(self._maps[channel, y, x])
+        where = f"x {x}" if self._maps.shape[1] == 1 else f"y {y}, x {x}"
+        self.hover.setText(f"channel {channel} · {where} · value {value:.4g}")

@@ -1,0 +1,163 @@
+"""Turning one layer's output into something one image item can draw (pure NumPy, no Qt).
+
+A layer's output for one sample is (C, *spatial) or flat (F,):
+- (C, H, W)    -> the channels tiled on a near-square grid with a gap between tiles;
+- (C, L)       -> a heat map, one row per channel (a grid of one column, no gap);
+- (C, D, H, W) -> the tiles of the slice at one depth;
+- (F,)         -> values for a bar chart (no mosaic).
+Mosaic images are float32, C-contiguous: tiles in [0, 1], gaps and empty grid cells GAP_VALUE
+(below every tile value, so a view can give them a background colour with fixed levels).
+The `TileGrid` maps a mosaic pixel back to (channel, y, x) for hover read-outs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+GAP = 1
+GAP_VALUE = -1.0
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Where each channel's tile sits: channel k's pixel (y, x) is at mosaic pixel
+    (row * (tile_h + gap) + y, col * (tile_w + gap) + x) with row, col = divmod(k, cols)."""
+    channels: int
+    tile_h: int
+    tile_w: int
+    rows: int
+    cols: int
+    gap: int = GAP
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The mosaic's (height, width) in pixels."""
+        return (self.rows * (self.tile_h + self.gap) - self.gap,
+                self.cols * (self.tile_w + self.gap) - self.gap)
+
+    def origin(self, channel: int) -> tuple[int, int]:
+        """The mosaic pixel (y, x) of the channel's top-left corner."""
+        row, col = divmod(channel, self.cols)
+        return row * (self.tile_h + self.gap), col * (self.tile_w + self.gap)
+
+    def locate(self, y: int, x: int) -> tuple[int, int, int] | None:
+        """(channel, y, x) in the layer's output for a mosaic pixel, or None on a gap or outside."""
+        if y < 0 or x < 0:
+            return None
+        row, ty = divmod(y, self.tile_h + self.gap)
+        col, tx = divmod(x, self.tile_w + self.gap)
+        channel = row * self.cols + col
+        if ty >= self.tile_h or tx >= self.tile_w or col >= self.cols or channel >= self.channels:
+            return None
+        return channel, ty, tx
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """A float32 (height, width) image, tiles in [0, 1] and gaps GAP_VALUE, and its grid."""
+    image: np.ndarray
+    grid: TileGrid
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Summary of one layer's output: min, max, mean and the share of exact zeros (0..1)."""
+    minimum: float
+    maximum: float
+    mean: float
+    zeros: float
+
+    def text(self) -> str:
+        return (f"min {self.minimum:.4g} · max {self.maximum:.4g} · mean {self.mean:.4g} · "
+                f"zeros {self.zeros:.0%}")
+
+
+def grid_for(channels: int, tile_h: int, tile_w: int, gap: int = GAP,
+             aspect: float = 1.0) -> TileGrid:
+    """The grid that shows the tiles largest in a view `aspect` times as wide as high (1.0:
+    near-square); among equally large layouts, the one with the fewest empty cells."""
+    def fit(cols: int) -> tuple[float, int]:
+        rows = math.ceil(channels / cols)
+        width, height = cols * (tile_w + gap), rows * (tile_h + gap)
+        return min(aspect / width, 1.0 / height), -(rows * cols - channels)
+
+    cols = max(range(1, channels + 1), key=fit)
+    rows = math.ceil(channels / cols)
+    return TileGrid(channels, tile_h, tile_w, rows, cols, gap)
+
+
+def normalise(maps: np.ndarray, shared: bool) -> np.ndarray:
+    """maps (C, ...) scaled to [0, 1]: one range for all channels (shared) or one per channel.
+
+    A constant range maps to 0; non-finite values become 0 so the image stays drawable.
+    """
+    data = np.nan_to_num(np.asarray(maps, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    axes = None if shared else tuple(range(1, data.ndim))
+    low = data.min(axis=axes, keepdims=True)
+    span = data.max(axis=axes, keepdims=True) - low
+    return np.divide(data - low, span, out=np.zeros_like(data), where=span > 0)
+
+
+def tile(maps: np.ndarray, shared: bool = True, grid: TileGrid | None = None,
+         aspect: float = 1.0) -> Mosaic:
+    """Tile (C, H, W) maps into one mosaic on `grid` (default: grid_for the aspect, 1-pixel gap)."""
+    channels, height, width = maps.shape
+    grid = grid or grid_for(channels, height, width, aspect=aspect)
+    scaled = normalise(maps, shared)
+    image = np.full(grid.shape, GAP_VALUE, np.float32)
+    for k in range(channels):
+        y, x = grid.origin(k)
+        image[y:y + height, x:x + width] = scaled[k]
+    return Mosaic(image, grid)
+
+
+def heat_map(signals: np.ndarray, shared: bool = True) -> Mosaic:
+    """(C, L) -> a C x L mosaic, channel k on row k (a one-column grid without gaps)."""
+    channels, length = signals.shape
+    return tile(signals[:, np.newaxis, :], shared, TileGrid(channels, 1, length, channels, 1, 0))
+
+
+def layer_maps(output: np.ndarray, depth: int = 0) -> np.ndarray | None:
+    """The (C, H, W) values a mosaic of one sample's output shows: a signal (C, L) as (C, 1, L),
+    a volume's slice at `depth` (clamped); None for flat (F,) outputs."""
+    if output.ndim == 2:
+        return output[:, np.newaxis, :]
+    if output.ndim == 3:
+        return output
+    if output.ndim == 4:
+        return output[:, min(max(depth, 0), output.shape[1] - 1)]
+    return None
+
+
+def layer_mosaic(output: np.ndarray, shared: bool = True, depth: int = 0,
+                 aspect: float = 1.0) -> Mosaic | None:
+    """The mosaic for one sample's output (C, *spatial); None for flat (F,) outputs.
+
+    depth: the slice shown of a 3D output; aspect: the view's width / height (see grid_for).
+    """
+    if output.ndim == 2:
+        return heat_map(output, shared)
+    maps = layer_maps(output, depth)
+    return None if maps is None else tile(maps, shared, aspect=aspect)
+
+
+def thumbnail(output: np.ndarray) -> np.ndarray:
+    """A small-view image in [0, 1] of one sample's output: the mean over channels (the middle
+    slice for 3D, a one-row strip for flat outputs)."""
+    if output.ndim == 1:
+        return normalise(output[np.newaxis, np.newaxis], shared=True)[0]
+    mean = output.mean(axis=0)
+    if mean.ndim == 1:
+        mean = np.repeat(mean[np.newaxis], max(1, len(mean) // 8), axis=0)
+    elif mean.ndim == 3:
+        mean = mean[mean.shape[0] // 2]
+    return normalise(mean[np.newaxis], shared=True)[0]
+
+
+def layer_stats(output: np.ndarray) -> LayerStats:
+    """min, max, mean and share of zeros over the whole output (any shape, non-empty)."""
+    data = np.asarray(output, dtype=np.float32)
+    return LayerStats(float(data.min()), float(data.max()), float(data.mean()),
+                      float(np.count_nonzero(data == 0)) / data.size)
