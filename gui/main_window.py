@@ -19,7 +19,6 @@ from gui.document import Document
 from gui.feature_map_view import FeatureMapView
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
-from gui.qt_workarounds import keep_bools_alive
 from gui.sample_inputs import load_sample, load_user_input, sample_path
 from gui.stack_view import StackView
 from gui.summary_table import SummaryTable, human_count, shape_text
@@ -34,7 +33,6 @@ APP_NAME = "ConvScope"
 ORGANISATION = "ConvScope"
 MAX_RECENT = 8
 DEFAULT_PRESET = "Demo: edges to classes"
-keep_bools_alive()  # before the first pyqtgraph redraw: PySide6 6.12.0 would free True
 
 FILE_FILTER = f"ConvScope projects (*{project.SUFFIX});;ONNX models (*.onnx);;All files (*)"
 INPUT_FILTER = ("Inputs (*.png *.jpg *.jpeg *.bmp *.npy *.csv *.wav);;Images (*.png *.jpg *.jpeg "
