@@ -55,6 +55,34 @@ def load_input(path: str | os.PathLike[str], input_spec: InputSpec, mode: str = 
     return _fit_signal(signal, input_spec, mode, path.name)
 
 
+def native_shape(path: str | os.PathLike[str]) -> tuple[int, ...]:
+    """(C, *spatial) of the input as the file stores it, for an input spec that takes it as is.
+
+    A .npy of 5 axes, or of 4 whose first is 1, is read as (N, C, *spatial); images give their
+    bands (grey 1, RGB 3, RGBA 4) and (H, W); signals their channels and length. Raises
+    FileFormatError like load_input.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES or not path.is_file():
+        raise FileFormatError(f"{path.name}: not an input file ConvScope reads")
+    if suffix == ".npy":
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (ValueError, OSError, EOFError) as err:
+            raise FileFormatError(f"{path.name} is not a readable .npy array ({err})") from None
+        if len(shape) == 5 or (len(shape) == 4 and shape[0] == 1):
+            shape = shape[1:]
+        if not 1 <= len(shape) <= 4 or 0 in shape:
+            raise FileFormatError(f"{path.name} holds an array of shape {shape}; an input is "
+                                  f"(C, *spatial) with up to 3 spatial axes")
+        return tuple(int(d) for d in shape)
+    if suffix in IMAGE_SUFFIXES:
+        return tuple(_read_image(path).shape)
+    signal = _read_csv(path) if suffix == ".csv" else _read_wav(path)
+    return tuple(signal.shape)
+
+
 def load_array(path: Path, input_spec: InputSpec) -> np.ndarray:
     """A .npy of shape (C, *spatial) or (N, C, *spatial) with real values, as float32."""
     try:
@@ -83,6 +111,12 @@ def load_image(path: Path, input_spec: InputSpec, mode: str = "resize") -> np.nd
         raise ConfigError(f"{path.name} is an image, but the stack's input has "
                           f"{len(input_spec.spatial)} spatial axes; use a .npy array instead",
                           field="input")
+    channels = _convert_channels(_read_image(path), input_spec.channels, path.name)
+    return _fit_image(channels, input_spec.spatial, mode)[np.newaxis]
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """The image's (bands, H, W) in [0, 1]; refuses images too large to decode safely."""
     from PIL import Image, UnidentifiedImageError  # Pillow costs startup time: load on use
     try:
         with Image.open(path) as image:
@@ -91,14 +125,12 @@ def load_image(path: Path, input_spec: InputSpec, mode: str = "resize") -> np.nd
                 raise FileFormatError(f"{path.name} is {width}x{height} pixels, more than the "
                                       f"{MAX_PIXELS // 1_000_000} megapixels ConvScope reads; "
                                       f"scale it down first")
-            bands = _image_bands(image)
+            return _image_bands(image)
     except FileFormatError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
             ValueError) as err:
         raise FileFormatError(f"{path.name} is not a readable image ({err})") from None
-    channels = _convert_channels(bands, input_spec.channels, path.name)
-    return _fit_image(channels, input_spec.spatial, mode)[np.newaxis]
 
 
 def _image_bands(image: object) -> np.ndarray:

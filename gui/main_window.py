@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QVBoxLayout, QWidget)
 
+from engine.input_files import native_shape
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
 from gui.feature_map_view import FeatureMapView
@@ -194,6 +195,10 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._action(file_menu, "Open &input...", self.open_input_dialog)
+        self.match_input_action = self._action(file_menu, "&Match stack input to file",
+                                               self.match_input_to_file)
+        self.match_input_action.setToolTip("Set the stack's input channels and size to the "
+                                           "opened input file's own, so it is not resized")
         file_menu.addSeparator()
         self._action(file_menu, "&Save", self.save, keys.Save)
         self._action(file_menu, "Save &as...", self.save_as, keys.SaveAs)
@@ -361,6 +366,18 @@ class MainWindow(QMainWindow):
         self._set_input(Path(path), x, input_spec.sample_shape)
         self.compute_maps()
         return True
+
+    def match_input_to_file(self) -> None:
+        """Take the stack's input channels and spatial size from the opened input file (undoable)."""
+        if self._input_path is None:
+            self.show_error("No input file", "Open an input file first (File > Open input...).")
+            return
+        try:
+            shape = native_shape(self._input_path)
+            batch = self.document.stack.input.batch
+            self.document.set_input(InputSpec(shape[0], shape[1:], batch), "input from file")
+        except ConfigError as err:
+            self.show_error("Cannot use the input's size", str(err))
 
     def compute_maps(self) -> None:
         """Post the current stack and input to the worker; the drawing follows when it is done.

@@ -208,6 +208,22 @@ def test_open_input_feeds_the_maps_and_a_bad_file_changes_nothing(qtbot, window,
     assert "stripes.png" in window.feature_view.input_caption.text()
 
 
+def test_stack_input_can_take_the_files_own_size(qtbot, window, tmp_path):
+    wait_drawn(qtbot, window)
+    image = tmp_path / "grey.png"
+    Image.fromarray(np.arange(30 * 50, dtype=np.uint8).reshape(30, 50) % 251).save(image)
+    assert window.open_input(image)
+    window.match_input_action.trigger()
+    assert window.document.stack.input.sample_shape == (1, 30, 50)
+    qtbot.waitUntil(lambda: window.feature_view.result is not None
+                    and window.feature_view.result.input.shape == (1, 1, 30, 50), timeout=10000)
+    # The image arrives as it is, not resized: 8-bit grey scaled to [0, 1].
+    pixels = np.asarray(Image.open(image), dtype=np.float32) / 255.0
+    np.testing.assert_allclose(window.feature_view.result.input[0, 0], pixels, atol=1e-6)
+    window.document.undo_stack.undo()
+    assert window.document.stack.input.sample_shape == (3, 128, 128)
+
+
 def test_a_new_input_shape_refits_the_input(qtbot, window):
     wait_drawn(qtbot, window)
     window.document.set_input(InputSpec(1, (64, 48)))
