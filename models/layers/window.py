@@ -100,9 +100,28 @@ def window_geometry(spec: Any, in_shape: Shape, *, dilation: tuple[int, ...] | N
             raise ConfigError(
                 f"kernel {kernel[axis]} is larger than the padded input{where} ({padded} pixels); "
                 f"use a smaller kernel, add padding, or use a larger input", field="kernel_size")
-        out.append(window_count(spatial[axis], kernel[axis], stride[axis], begin, end, dil[axis],
-                                ceil_mode))
+        count = window_count(spatial[axis], kernel[axis], stride[axis], begin, end, dil[axis],
+                             ceil_mode)
+        if pool and dil[axis] > 1:
+            _check_windows_see_input(spatial[axis], kernel[axis], stride[axis], begin, dil[axis],
+                                     count, where)
+        out.append(count)
     return tuple(out), pads
+
+
+def _check_windows_see_input(size: int, kernel: int, stride: int, pad_begin: int, dilation: int,
+                             count: int, where: str) -> None:
+    """Raise ConfigError when a dilated pooling window's taps all fall in the padding.
+
+    Such a window has no value to pool (runtimes disagree on what it gives). Without dilation,
+    pads smaller than the kernel already rule it out.
+    """
+    for index in range(count):
+        start = index * stride - pad_begin
+        if not any(0 <= start + tap * dilation < size for tap in range(kernel)):
+            raise ConfigError(f"output {index + 1}{where} pools only padding: its {kernel} taps, "
+                              f"{dilation} apart, all miss the {size}-pixel input; lower the "
+                              f"dilation or the padding", field="dilation")
 
 
 def window_rf(spec: Any, pads: tuple[int, ...], dilation: tuple[int, ...] | None = None,

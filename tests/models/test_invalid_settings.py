@@ -101,3 +101,13 @@ def test_wrong_types_are_config_errors(make) -> None:
 def test_zero_values_are_reported_not_raised() -> None:
     error = first_error(InputSpec(1, (8, 8)), Conv(stride=0))
     assert error.field == "stride" and "at least 1" in error.reason
+
+
+def test_dilated_pool_window_that_sees_only_padding() -> None:
+    # A 1-pixel input, kernel 2 dilated by 2 with same padding (one pixel each side): the two
+    # taps land on the padding at -1 and +1.
+    error = first_error(InputSpec(1, (1, 1)), MaxPool(kernel_size=2, stride=1, padding="same",
+                                                      dilation=2))
+    assert error.field == "dilation" and "pools only padding" in error.reason
+    assert analyse(Stack(InputSpec(1, (3, 3))).appended(
+        MaxPool(kernel_size=2, stride=1, padding="same", dilation=2))).ok
