@@ -22,35 +22,24 @@ attribute before opset 5).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper, shape_inference, version_converter
-from google.protobuf.message import DecodeError
+from onnx import helper, numpy_helper, shape_inference
 
 from models.errors import ConfigError, FileFormatError
 from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
                            Gated, GlobalAvgPool, GlobalMaxPool, LayerSpec, LeakyReLU, MaxPool,
                            PointwiseConv, ReLU, Residual, Sigmoid, Softmax, Tanh)
 from models.layers.base import Shape, describe_shape
+from engine.onnx_load import Source, load_supported, node_attributes
 from models.stack import InputSpec, Layer, Stack, frozen_array
 
-TARGET_OPSET = 17
-SUPPORTED_OPS = frozenset({
-    "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool",
-    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Gemm", "MatMul", "Add",
-    "BatchNormalization", "Mul", "Reshape", "Identity", "Dropout", "Constant"})
-_DOMAINS = ("", "ai.onnx")
 _SIMPLE: dict[str, Callable[[], LayerSpec]] = {
     "Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh, "GlobalMaxPool": GlobalMaxPool,
     "GlobalAveragePool": GlobalAvgPool}
-
-Source = str | os.PathLike | bytes | onnx.ModelProto
-
 
 def import_model(source: Source) -> Stack:
     """The stack an ONNX model (a file path, its bytes, or a ModelProto) describes.
@@ -60,141 +49,9 @@ def import_model(source: Source) -> Stack:
     non-ONNX file, external data outside the model's folder, training-mode nodes, unsupported ops
     (listed with their node names), or a graph that is not a chain of supported layers.
     """
-    model, label, folder = _load(source)
-    _load_external_data(model, label, folder)
-    opset = _default_opset(model, label)
-    _refuse_unsupported(model.graph, label)
-    _refuse_training(model.graph, opset, label)
-    model, opset = _upgraded(model, opset)
+    model, opset, label = load_supported(source)
     graph = _Graph(model, opset, label)
     return _Reader(graph).stack()
-
-
-# Loading -------------------------------------------------------------------------------------
-
-def _load(source: Source) -> tuple[onnx.ModelProto, str, Path | None]:
-    """(model, how messages name it, the folder external data may come from)."""
-    if isinstance(source, onnx.ModelProto):
-        return source, "the ONNX model", None
-    if isinstance(source, (bytes, bytearray)):
-        data, label, folder = bytes(source), "the ONNX data", None
-    else:
-        path = Path(source)
-        label = path.name or str(path)
-        if not path.exists():
-            raise FileFormatError(f"{label}: no such file ({path})")
-        if path.is_dir():
-            raise FileFormatError(f"{label} is a folder, not an ONNX file")
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise FileFormatError(f"cannot read {label}: {err.strerror or err}") from None
-        folder = path.resolve().parent
-    if not data:
-        raise FileFormatError(f"{label} is empty; it is not an ONNX model")
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(data)
-    except (DecodeError, ValueError):
-        raise FileFormatError(f"{label} is not an ONNX model, or it is truncated (it cannot be "
-                              f"decoded); export it again") from None
-    if not model.HasField("graph") or not model.opset_import:
-        raise FileFormatError(f"{label} is not an ONNX model (it has no graph or no opset)")
-    return model, label, folder
-
-
-def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
-    tensors = list(model.graph.initializer)
-    for node in model.graph.node:
-        tensors += [attr.t for attr in node.attribute if attr.HasField("t")]
-    return [t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
-
-
-def _load_external_data(model: onnx.ModelProto, label: str, folder: Path | None) -> None:
-    """Read weights kept in external files, only from inside the model's own folder."""
-    tensors = _external_tensors(model)
-    if not tensors:
-        return
-    if folder is None:
-        raise FileFormatError(f"{label} keeps its weights in external files; open it from its "
-                              f"file on disk so they can be found")
-    for tensor in tensors:
-        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-        target = (folder / location).resolve()
-        if not location or Path(location).is_absolute() or folder not in target.parents:
-            raise FileFormatError(f"{label}: the weights {tensor.name!r} point to {location!r}, "
-                                  f"outside the model's folder; refusing to read them (keep "
-                                  f"external data beside the model)")
-        if not target.is_file():
-            raise FileFormatError(f"{label}: the external data file {location!r} of "
-                                  f"{tensor.name!r} is missing")
-    try:
-        onnx.external_data_helper.load_external_data_for_model(model, str(folder))
-    except (OSError, ValueError) as err:
-        raise FileFormatError(f"{label}: cannot read its external data: {err}") from None
-
-
-def _default_opset(model: onnx.ModelProto, label: str) -> int:
-    for entry in model.opset_import:
-        if entry.domain in _DOMAINS:
-            return int(entry.version)
-    raise FileFormatError(f"{label} imports no standard ONNX opset")
-
-
-def _refuse_unsupported(graph: onnx.GraphProto, label: str) -> None:
-    bad = [n for n in graph.node if n.domain not in _DOMAINS or n.op_type not in SUPPORTED_OPS]
-    if bad:
-        listed = ", ".join(f"{n.op_type} ({n.name or 'unnamed'})" for n in bad[:12])
-        more = f" and {len(bad) - 12} more" if len(bad) > 12 else ""
-        raise FileFormatError(f"{label} uses operators ConvScope cannot import: {listed}{more}; "
-                              f"supported are {', '.join(sorted(SUPPORTED_OPS))}")
-
-
-def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
-    values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
-
-
-def _refuse_training(graph: onnx.GraphProto, opset: int, label: str) -> None:
-    """Training-mode Dropout and BatchNormalization compute something no stack layer does.
-
-    Checked on the original graph: the version converter drops the old is_test flags.
-    """
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        attrs = _attrs(node)
-        where = f"{label}: {node.op_type} {node.name or 'unnamed'!r}"
-        if node.op_type in ("Dropout", "BatchNormalization") and attrs.get("is_test", 1) == 0:
-            raise FileFormatError(f"{where} is in training mode (is_test=0); export the model "
-                                  f"in evaluation mode")
-        if node.op_type == "BatchNormalization" and attrs.get("training_mode", 0):
-            raise FileFormatError(f"{where} is in training mode; export the model in "
-                                  f"evaluation mode")
-        if node.op_type == "BatchNormalization" and attrs.get("spatial", 1) != 1:
-            raise FileFormatError(f"{where} normalises every position on its own (spatial=0); "
-                                  f"ConvScope's BatchNorm has one statistic per channel")
-        if node.op_type == "Dropout" and opset >= 12 and len(node.input) > 2 and node.input[2]:
-            mode = constants.get(node.input[2])
-            if mode is None or bool(mode):
-                raise FileFormatError(f"{where} may run in training mode (its training_mode "
-                                      f"input is not a constant false)")
-
-
-def _op_types(model: onnx.ModelProto) -> set[str]:
-    return {n.op_type for n in model.graph.node}
-
-
-def _upgraded(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int]:
-    """The model at TARGET_OPSET when onnx converts it into supported ops only, else as it is."""
-    if opset >= TARGET_OPSET:
-        return model, opset
-    try:
-        converted = version_converter.convert_version(model, TARGET_OPSET)
-    except Exception:  # the converter raises bare RuntimeErrors and more for ops it cannot adapt
-        return model, opset
-    if not _op_types(converted) <= SUPPORTED_OPS:
-        return model, opset
-    return converted, TARGET_OPSET
 
 
 # The graph -----------------------------------------------------------------------------------
@@ -428,7 +285,7 @@ class _Reader:
     def window(self, node: onnx.NodeProto, shape: Shape,
                kernel: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         """kernel_size, stride, dilation and explicit pads of a windowed node on this input."""
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         rank = len(shape) - 1
         if rank < 1:
             raise self.fail(node, "it needs spatial axes, but its input is a flat vector")
@@ -459,7 +316,7 @@ class _Reader:
 
     def conv_spec(self, node: onnx.NodeProto, shape: Shape, w: np.ndarray,
                   bias: bool) -> LayerSpec:
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
         win = self.window(node, shape, kernel)
         rank, channels, group = len(kernel), shape[0], int(attrs.get("group", 1))
@@ -476,7 +333,7 @@ class _Reader:
     def read_ConvTranspose(self, node: onnx.NodeProto, shape: Shape) -> _Part:
         w = self.weight(node, 1, "kernel")
         b = self.optional_weight(node, 2, "bias")
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
         rank = len(kernel)
         strides = tuple(attrs.get("strides", [1] * rank))
@@ -496,14 +353,14 @@ class _Reader:
 
     def read_MaxPool(self, node: onnx.NodeProto, shape: Shape) -> _Part:
         self.only_first_output(node, "indices")
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         win = self.window(node, shape, tuple(attrs["kernel_shape"]))
         spec = MaxPool(rank=len(shape) - 1, padding="explicit",
                        ceil_mode=bool(attrs.get("ceil_mode", 0)), **win)
         return _Part(node.name, spec, nodes=[node], output=node.output[0])
 
     def read_AveragePool(self, node: onnx.NodeProto, shape: Shape) -> _Part:
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         win = self.window(node, shape, tuple(attrs["kernel_shape"]))
         spec = AvgPool(rank=len(shape) - 1, padding="explicit",
                        ceil_mode=bool(attrs.get("ceil_mode", 0)),
@@ -517,13 +374,13 @@ class _Reader:
         read_simple
 
     def read_LeakyRelu(self, node: onnx.NodeProto, shape: Shape) -> _Part:
-        alpha = float(_attrs(node).get("alpha", 0.01))
+        alpha = float(node_attributes(node).get("alpha", 0.01))
         return _Part(node.name, LeakyReLU(alpha=alpha), nodes=[node], output=node.output[0])
 
     def read_Softmax(self, node: onnx.NodeProto, shape: Shape) -> _Part:
         rank = len(shape) + 1
         old = self.g.opset < 13
-        axis = int(_attrs(node).get("axis", 1 if old else -1))
+        axis = int(node_attributes(node).get("axis", 1 if old else -1))
         axis = axis + rank if axis < 0 else axis
         # Before opset 13 Softmax normalises over every axis from `axis` on, flattened.
         channel_only = axis == 1 and (not old or math.prod(shape[1:]) == 1)
@@ -535,14 +392,14 @@ class _Reader:
 
     def read_Flatten(self, node: onnx.NodeProto, shape: Shape) -> _Part:
         rank = len(shape) + 1
-        axis = int(_attrs(node).get("axis", 1))
+        axis = int(node_attributes(node).get("axis", 1))
         if (axis + rank if axis < 0 else axis) != 1:
             raise self.fail(node, f"it flattens at axis {axis}; ConvScope's Flatten keeps the "
                                   f"batch axis (axis 1)")
         return _Part(node.name, Flatten(), nodes=[node], output=node.output[0])
 
     def read_Reshape(self, node: onnx.NodeProto, shape: Shape) -> _Part:
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         target = attrs.get("shape") if self.g.opset < 5 else self.optional_weight(node, 1, "shape")
         if target is None:
             raise self.fail(node, "its target shape is computed at run time; ConvScope reads a "
@@ -561,11 +418,11 @@ class _Reader:
         self.only_first_output(node, "training statistics")
         weights = {key: self.weight(node, i + 1, key)
                    for i, key in enumerate(("scale", "bias", "mean", "var"))}
-        epsilon = float(_attrs(node).get("epsilon", 1e-5))
+        epsilon = float(node_attributes(node).get("epsilon", 1e-5))
         return _Part(node.name, BatchNorm(epsilon=epsilon), weights, [node], node.output[0])
 
     def read_Gemm(self, node: onnx.NodeProto, shape: Shape) -> _Part:
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         if attrs.get("transA", 0):
             raise self.fail(node, "transA=1 would treat the batch as features; ConvScope's "
                                   "Dense needs transA=0")
@@ -642,7 +499,7 @@ class _Reader:
         for key, conv in (("a.", a), ("b.", b)):
             w = self.weight(conv, 1, "kernel")
             bias = self.optional_weight(conv, 2, "bias")
-            attrs = _attrs(conv)
+            attrs = node_attributes(conv)
             if int(attrs.get("group", 1)) != 1:
                 raise self.fail(conv, "a gated block's convolutions must have group 1")
             kernel = tuple(attrs.get("kernel_shape", w.shape[2:]))
@@ -681,7 +538,7 @@ class _Reader:
         if node.op_type != "Conv" or node.input[0] != x or len([i for i in node.input if i]) != 2:
             return False
         w = self.g.constant(node.input[1])
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         add = self.g.sole_consumer(node.output[0])
         return w is not None and set(w.shape[2:]) == {1} and not any(attrs.get("pads", [0])) \
             and attrs.get("auto_pad", "NOTSET") in ("NOTSET", "VALID") \
@@ -712,7 +569,7 @@ class _Reader:
         except ConfigError as err:
             raise self.fail(projection, err.reason) from None
         rank = len(shape) - 1
-        have = tuple(_attrs(projection).get("strides", [1] * rank))
+        have = tuple(node_attributes(projection).get("strides", [1] * rank))
         if have != want:
             raise self.fail(projection, f"a projection shortcut with strides {list(have)} does "
                                         f"not match the body, which needs strides {list(want)}")

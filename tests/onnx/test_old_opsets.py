@@ -123,7 +123,7 @@ def upgrade(request, monkeypatch):
     if request.param == "own-rules":
         def refuse(*args, **kwargs):
             raise RuntimeError("no adapter")
-        monkeypatch.setattr("engine.onnx_import.version_converter.convert_version", refuse)
+        monkeypatch.setattr("engine.onnx_load.version_converter.convert_version", refuse)
     return request.param
 
 
