@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Hashable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -164,6 +165,11 @@ class Document(QObject):
             raise ConfigError("a layer needs a name", field="name", layer_index=index)
         stack = self._stack.replaced(index, self._stack.layers[index].replace(name=name))
         self.apply(stack, f"Rename {old} to {name}")
+
+    def set_weights(self, index: int, weights: dict[str, np.ndarray], what: str) -> None:
+        """Replace some of a layer's weight tensors (by key) as one undo step named `what`
+        (e.g. "Apply sobel x to conv1"). Shapes must already fit: misfits are re-initialised."""
+        self.apply(self._stack.with_weights(index, weights), what)
 
     def spec_at(self, path: LayerPath) -> LayerSpec:
         index, inner = path

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
                                QToolButton, QVBoxLayout, QWidget)
 
 from engine.executor import RunResult
+from models.stack import Stack
 from gui.mosaic import (Mosaic, TileGrid, layer_maps, layer_mosaic, layer_stats, normalise,
                         thumbnail)
 from gui.theme import colors, mute
@@ -123,6 +124,8 @@ class FeatureMapView(QWidget):
         self._labels: list[pg.TextItem] = []
         self._labelled: TileGrid | None = None
         self._lut = self._lookup_table(COLORMAPS[0])
+        # onnxruntime's layer outputs for one (stack, input), from Run > Run with onnxruntime.
+        self._ort: tuple[Stack, np.ndarray, list[np.ndarray], str] | None = None
 
         self.input_name = "sample"
         self.title = QLabel("No layer selected")
@@ -138,6 +141,11 @@ class FeatureMapView(QWidget):
         self.per_channel.setChecked(True)
         self.per_channel.setToolTip("Per-channel contrast: stretch each channel to its own range "
                                     "instead of one range shared by the whole layer")
+        self.show_ort = QCheckBox("Show onnxruntime's outputs")
+        self.show_ort.setToolTip("Draw the layers as onnxruntime computed them (Run > Run with "
+                                 "onnxruntime) instead of the NumPy engine; a stack edit turns "
+                                 "this off, as those outputs are then out of date")
+        self.show_ort.hide()  # until an onnxruntime run for the shown stack arrives
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: a moving bar while the engine works
         self.busy.setMaximumWidth(70)
@@ -150,6 +158,7 @@ class FeatureMapView(QWidget):
         top.addWidget(self.busy)
         top.addWidget(self.colormap)
         top.addWidget(self.per_channel)
+        top.addWidget(self.show_ort)
 
         # The input, small, beside the maps.
         self.input_widget = pg.GraphicsLayoutWidget()
@@ -225,6 +234,7 @@ class FeatureMapView(QWidget):
 
         self.colormap.currentIndexChanged.connect(self._colormap_changed)
         self.per_channel.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
+        self.show_ort.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
         self.depth.valueChanged.connect(lambda _v: self._draw_layer(keep_range=True))
         self.strip.chosen.connect(self.layerChosen)
 
@@ -232,6 +242,8 @@ class FeatureMapView(QWidget):
     def show_result(self, result: RunResult) -> None:
         """Draw a fresh result: the input, the thumbnails and the selected layer's maps."""
         self.result = result
+        if self._ort is not None and not self._ort_matches(result):
+            self._drop_ort_outputs()
         self._draw_input()
         self.strip.show_layers(result, self._lut)
         self.strip.mark(self.layer_index)
@@ -244,6 +256,35 @@ class FeatureMapView(QWidget):
         self._show_message(message, error=True)
         self.stats.setText("")
         self.drawn.emit()
+
+    def show_ort_outputs(self, stack: Stack, x: np.ndarray, outputs: list[np.ndarray],
+                         provider: str) -> None:
+        """Offer onnxruntime's layer outputs (one per layer of stack, run on x) behind the
+        "Show onnxruntime's outputs" toggle, while the shown result is for the same stack and
+        input; a result for anything else drops them and draws the engine's maps again."""
+        self._ort = (stack, x, outputs, provider)
+        if self.result is not None and not self._ort_matches(self.result):
+            # A newer edit is being computed: its result will find these outputs stale.
+            return
+        self.show_ort.show()
+        self._draw_layer(keep_range=True)
+
+    def showing_ort(self) -> bool:
+        """Whether the drawn maps are onnxruntime's rather than the engine's."""
+        return self._ort is not None and self.show_ort.isChecked()
+
+    def _ort_matches(self, result: RunResult) -> bool:
+        assert self._ort is not None
+        stack, x = self._ort[0], self._ort[1]
+        return (stack.layers == result.stack.layers and x.shape == result.input.shape
+                and (x is result.input or np.array_equal(x, result.input)))
+
+    def _drop_ort_outputs(self) -> None:
+        self._ort = None
+        self.show_ort.blockSignals(True)  # the caller redraws with the engine's maps
+        self.show_ort.setChecked(False)
+        self.show_ort.blockSignals(False)
+        self.show_ort.hide()
 
     def select_layer(self, index: int | None) -> None:
         """Show layer `index` (or nothing) from the result already held; never recomputes."""
@@ -291,7 +332,8 @@ class FeatureMapView(QWidget):
             self.stats.setText("")
             return
         layer = result.stack.layers[index]
-        output = result.outputs[index]
+        ort = self._ort if self.showing_ort() else None
+        output = ort[2][index] if ort is not None else result.outputs[index]
         if output is None:
             error = result.error
             if error is not None and (error.layer_index is None or error.layer_index <= index):
@@ -305,8 +347,11 @@ class FeatureMapView(QWidget):
         sample = output[0]
         self.title.setText(f"{layer.name} · {layer.spec.type_name} · "
                            f"{'×'.join(map(str, sample.shape))}")
-        timing = ("reused from the previous run" if index < result.reused
-                  else f"{result.seconds[index] * 1e3:.1f} ms")
+        if ort is not None:
+            timing = f"onnxruntime ({ort[3]})"
+        else:
+            timing = ("reused from the previous run" if index < result.reused
+                      else f"{result.seconds[index] * 1e3:.1f} ms")
         self.stats.setText(f"{layer_stats(sample).text()} · {timing}")
         self.depth_row.setVisible(sample.ndim == 4)
         if sample.ndim == 1:

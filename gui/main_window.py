@@ -17,7 +17,10 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 from engine.input_files import native_shape
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
+from gui.export_dialog import ExportDialog
 from gui.feature_map_view import FeatureMapView
+from gui.kernel_view import KernelView
+from gui.ort_dialog import OrtDialog
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
 from gui.sample_inputs import load_sample, load_user_input, sample_path
@@ -153,6 +156,19 @@ class MainWindow(QMainWindow):
         self.compute.busy.connect(self.feature_view.set_busy)
 
         self._build_menus()
+        # Kernels: the selected convolution's weights, with its edits mirrored in a Weights menu.
+        # A lambda, not the bound method: tests replace show_error on the instance.
+        self.kernel_view = KernelView(self.document,
+                                      lambda title, text: self.show_error(title, text))
+        self.kernels_dock = self._dock("Kernels", self.kernel_view,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.summary_dock, self.kernels_dock)
+        self.summary_dock.raise_()
+        self.stack_view.pathSelected.connect(
+            lambda path: self.kernel_view.select_layer(None if path is None else path[0]))
+        weights_menu = self.menuBar().addMenu("&Weights")
+        weights_menu.addActions(self.kernel_view.menu_actions())
+        weights_menu.addAction(self.kernels_dock.toggleViewAction())
         self._update_title()
         self._show_totals(self.document.stack, self.document.report)
         self.resize(1440, 900)
@@ -203,7 +219,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Save", self.save, keys.Save)
         self._action(file_menu, "Save &as...", self.save_as, keys.SaveAs)
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, keys.Quit)
+        quit_action = self._action(file_menu, "&Quit", self.close, keys.Quit)
 
         edit_menu = self.menuBar().addMenu("&Edit")
         undo = self.document.undo_stack.createUndoAction(self, "&Undo")
@@ -228,6 +244,30 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for dock in (self.palette_dock, self.properties_dock, self.summary_dock):
             view_menu.addAction(dock.toggleViewAction())
+
+        # ONNX: File > Export ONNX... above Quit, and the Run menu (gui.export_dialog, gui.ort_dialog).
+        export_action = QAction("&Export ONNX...", self)
+        export_action.setShortcut(QKeySequence("Ctrl+E"))
+        export_action.triggered.connect(self.export_onnx_dialog)
+        file_menu.insertAction(quit_action, export_action)
+        file_menu.insertSeparator(quit_action)
+        run_menu = self.menuBar().addMenu("&Run")
+        self._action(run_menu, "Run with &onnxruntime...", self.ort_dialog)
+
+    def export_onnx_dialog(self) -> ExportDialog:
+        """Open File > Export ONNX... on the current stack (window-modal, not blocking)."""
+        dialog = ExportDialog(self.document.stack, self.document.display_name, self._last_folder(),
+                              self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def ort_dialog(self) -> OrtDialog:
+        """Open Run > Run with onnxruntime... (modeless: the feature maps stay usable)."""
+        dialog = OrtDialog(self.document, self.feature_view, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def set_theme(self, name: str) -> None:
         apply_theme(name)

@@ -46,7 +46,8 @@ def _fixed(values: list[list[float]]) -> Callable[[int], np.ndarray]:
 def gabor(size: int, theta: float, wavelength: float | None = None, sigma: float | None = None,
           gamma: float = 0.5, phase: float = 0.0) -> np.ndarray:
     """A zero-mean Gabor kernel: a cosine grating at angle theta (radians) under a Gaussian."""
-    wavelength = wavelength or max(size / 2.0, 2.0)
+    # A period of 2 pixels would sample the cosine only at its zeros on even grids.
+    wavelength = wavelength or max(size / 2.0, 2.5)
     sigma = sigma or 0.56 * wavelength
     r = np.arange(size) - (size - 1) / 2
     y, x = np.meshgrid(r, r, indexing="ij")
@@ -54,7 +55,12 @@ def gabor(size: int, theta: float, wavelength: float | None = None, sigma: float
     yr = -x * math.sin(theta) + y * math.cos(theta)
     g = np.exp(-(xr ** 2 + (gamma * yr) ** 2) / (2 * sigma ** 2)) * np.cos(2 * math.pi * xr / wavelength + phase)
     g -= g.mean()
-    return (g / np.abs(g).sum()).astype(np.float32)
+    norm = np.abs(g).sum()
+    if norm < 1e-6:  # the grating vanishes on a tiny grid (1x1, 2x2, some angles at 3x3)
+        raise ConfigError(f"a Gabor kernel at {math.degrees(theta):.0f} degrees has no pattern on a "
+                          f"{size}x{size} grid; use a larger kernel or another preset",
+                          field="kernel_size")
+    return (g / norm).astype(np.float32)
 
 
 PRESETS = {

@@ -110,3 +110,10 @@ def test_preset_errors() -> None:
         apply_to_filter(np.zeros((1, 1, 5, 5), np.float32), 0, preset_kernel("sobel x", 3))
     assert set(PRESETS) >= {"identity", "box blur", "gaussian blur", "sharpen", "sobel x", "sobel y",
                             "prewitt x", "prewitt y", "laplacian"}
+
+
+def test_gabor_on_a_grid_too_small_for_its_grating_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="no pattern on a 2x2 grid"):
+        gabor_bank(2, 4)
+    for size in (3, 4, 5):
+        assert np.isfinite(gabor_bank(size, 8)).all()
