@@ -1,7 +1,6 @@
 """Pooling specs: max and average over windows, and global pooling over all positions."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from models.fields import param
