@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import product
 
 import numpy as np
@@ -440,6 +440,21 @@ class _PhaseGrid:
         return shaped[(..., *(slice(0, o) for o in self.out_size))]
 
 
+class ThreadBuffers:
+    """Scratch arrays per thread and chunk shape, made once by `make(nb, cb)` and reused, so a
+    chunked kernel allocates nothing in its loop (and keeps padding cells it never writes)."""
+
+    def __init__(self, make: Callable[[int, int], tuple[np.ndarray, ...]]) -> None:
+        self._make = make
+        self._local = threading.local()
+
+    def __call__(self, nb: int, cb: int) -> tuple[np.ndarray, ...]:
+        cache = self._local.__dict__.setdefault("cache", {})
+        if (nb, cb) not in cache:
+            cache[(nb, cb)] = self._make(nb, cb)
+        return cache[(nb, cb)]
+
+
 def _plan_chunks(n: int, c: int, chan_bytes: int,
                  total_work: int) -> list[tuple[int, int, int, int]]:
     """Chunks ``(n0, n1, c0, c1)`` of about ``_BLOCK_BYTES`` for window ops.
@@ -479,18 +494,12 @@ def _conv_depthwise(x, w, b, strides, pads, dilations, out_size):
     out_view = out.reshape(n, c_in, mult, *out_size)
     chunks = _plan_chunks(n, c_in, 4 * (geo.n_phases * geo.plane_size + 2 * mult * geo.grid),
                           n * c_in * mult * geo.grid * ktot)
-    local = threading.local()
+    def make_buffers(nb: int, cb: int) -> tuple[np.ndarray, ...]:
+        # The planes' padding cells stay zero across chunks.
+        acc = np.empty((nb, cb, mult, geo.grid), dtype=np.float32)
+        return geo.new_planes((nb, cb), 0.0), acc, np.empty_like(acc)
 
-    def buffers(nb: int, cb: int):
-        # Per thread and chunk shape; the planes' padding cells stay zero.
-        cache = getattr(local, "bufs", None)
-        if cache is None:
-            cache = local.bufs = {}
-        bufs = cache.get((nb, cb))
-        if bufs is None:
-            acc = np.empty((nb, cb, mult, geo.grid), dtype=np.float32)
-            bufs = cache[(nb, cb)] = (geo.new_planes((nb, cb), 0.0), acc, np.empty_like(acc))
-        return bufs
+    buffers = ThreadBuffers(make_buffers)
 
     def run_chunk(chunk: tuple[int, int, int, int]) -> None:
         n0, n1, c0, c1 = chunk

@@ -11,7 +11,6 @@ rule, including ceil mode, lives in ``pool_output_size``.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +21,7 @@ from engine.ops.conv import (
     _ceil_div,
     _check_spatial_input,
     _PhaseGrid,
+    ThreadBuffers,
     _plan_chunks,
     _tuple_attr,
 )
@@ -172,18 +172,9 @@ def _window_reduce(x: np.ndarray, geom: _Geometry, combine: np.ufunc, pad_value:
     out = np.empty((n, c, *geom.out_size), dtype=np.float32)
     chunks = _plan_chunks(n, c, 4 * (grid.n_phases * grid.plane_size + grid.grid),
                           n * c * grid.grid * math.prod(geom.kernel))
-    local = threading.local()
-
-    def buffers(nb: int, cb: int):
-        # Per thread and chunk shape; the planes' padding cells keep pad_value.
-        cache = getattr(local, "bufs", None)
-        if cache is None:
-            cache = local.bufs = {}
-        bufs = cache.get((nb, cb))
-        if bufs is None:
-            acc = np.empty((nb, cb, grid.grid), dtype=np.float32)
-            bufs = cache[(nb, cb)] = (grid.new_planes((nb, cb), pad_value), acc)
-        return bufs
+    # The planes' padding cells keep pad_value across chunks.
+    buffers = ThreadBuffers(lambda nb, cb: (grid.new_planes((nb, cb), pad_value),
+                                            np.empty((nb, cb, grid.grid), dtype=np.float32)))
 
     def run_chunk(chunk: tuple[int, int, int, int]) -> None:
         n0, n1, c0, c1 = chunk
