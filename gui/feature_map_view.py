@@ -5,7 +5,9 @@ float32 C-contiguous data, fixed LEVELS and a 256-entry uint8 lookup table whose
 the background colour, so the mosaic's gaps (below 0) vanish into the background while values
 0..1 take the other 255 colours. Flat outputs
 are a bar chart, 3D outputs one depth slice chosen with a slider. Beside the maps sits the input,
-below them a strip of per-layer thumbnails that select a layer when clicked. The view never
+below them a strip of per-layer thumbnails that select a layer when clicked. Clicking a tile shows
+that channel enlarged in the input's place; clicking it again or choosing another layer brings the
+input back. The view never
 computes a layer: it only draws what `show_result` hands it (the engine runs in gui.compute_worker),
 so changing the selection, colour map or contrast is instant.
 """
@@ -106,12 +108,15 @@ class FeatureMapView(QWidget):
     """The feature maps of the selected layer for the newest result (see the module docstring).
 
     Signals: `layerChosen(index)` when a thumbnail is clicked; `drawn()` after a result (or a
-    failure to compute one) is shown.
-    Public state tests read: `result`, `layer_index`, `map_item.image`, `message.text()`.
+    failure to compute one) is shown; `fitChosen(mode)` when "Fit: resize / crop" changes (the
+    window refits the input: the view only draws).
+    Public state tests read: `result`, `layer_index`, `map_item.image`, `message.text()`,
+    `channel` (the enlarged channel, or None while the input is shown) and `input_item.image`.
     `input_name` is the caption given to the input (a file name, or "sample").
     """
     layerChosen = Signal(int)
     drawn = Signal()
+    fitChosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,6 +124,7 @@ class FeatureMapView(QWidget):
         self.setMinimumWidth(MIN_WIDTH)
         self.result: RunResult | None = None
         self.layer_index: int | None = None
+        self.channel: int | None = None  # the tile enlarged in the input's place
         self.mosaic: Mosaic | None = None
         self._maps: np.ndarray | None = None  # (C, H, W) values behind the mosaic, for hover
         self._labels: list[pg.TextItem] = []
@@ -136,6 +142,11 @@ class FeatureMapView(QWidget):
         for name in COLORMAPS:
             self.colormap.addItem(COLORMAP_LABELS[name], name)
         self.colormap.setToolTip("Colour map of the feature maps and thumbnails")
+        self.fit = QComboBox()
+        self.fit.addItem("Fit: resize", "resize")
+        self.fit.addItem("Fit: crop", "crop")
+        self.fit.setToolTip("How an image or signal meets the stack's input size: stretched "
+                            "(resize) or kept at scale with the centre cut out (crop)")
         self.per_channel = QCheckBox("Per-channel")
         # On by default: signed conv outputs share one range badly (most tiles go flat).
         self.per_channel.setChecked(True)
@@ -156,6 +167,7 @@ class FeatureMapView(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.busy)
+        top.addWidget(self.fit)
         top.addWidget(self.colormap)
         top.addWidget(self.per_channel)
         top.addWidget(self.show_ort)
@@ -183,6 +195,7 @@ class FeatureMapView(QWidget):
         self.map_item.setLookupTable(self._lut)
         self.map_box.addItem(self.map_item)
         self.maps_widget.scene().sigMouseMoved.connect(self._hover)
+        self.maps_widget.scene().sigMouseClicked.connect(self._clicked)
         self.bars = pg.PlotWidget()
         self.bars.setLabel("bottom", "unit")
         self.bar_item = pg.BarGraphItem(x=[], height=[], width=0.8, brush=colors().accent)
@@ -237,6 +250,7 @@ class FeatureMapView(QWidget):
         self.show_ort.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
         self.depth.valueChanged.connect(lambda _v: self._draw_layer(keep_range=True))
         self.strip.chosen.connect(self.layerChosen)
+        self.fit.currentIndexChanged.connect(lambda _i: self.fitChosen.emit(self.fit.currentData()))
 
     # ---- what the window calls ------------------------------------------------------------------
     def show_result(self, result: RunResult) -> None:
@@ -287,10 +301,26 @@ class FeatureMapView(QWidget):
         self.show_ort.hide()
 
     def select_layer(self, index: int | None) -> None:
-        """Show layer `index` (or nothing) from the result already held; never recomputes."""
+        """Show layer `index` (or nothing) from the result already held; never recomputes.
+        Another layer brings the input back in place of an enlarged channel."""
+        if index != self.layer_index:
+            self._back_to_input()
         self.layer_index = index
         self.strip.mark(index)
         self._draw_layer(keep_range=False)
+
+    def choose_channel_at(self, scene_pos: QPointF) -> int | None:
+        """Enlarge the channel whose tile is under scene_pos (a point of the maps' scene) in the
+        input's place, or bring the input back when that channel is already enlarged; a gap or a
+        point outside the mosaic changes nothing. Returns the channel now enlarged, or None."""
+        if self.mosaic is None:
+            return self.channel
+        point = self.map_item.mapFromScene(scene_pos)
+        hit = self.mosaic.grid.locate(math.floor(point.y()), math.floor(point.x()))
+        if hit is not None:
+            self.channel = None if hit[0] == self.channel else hit[0]
+            self._draw_input()
+        return self.channel
 
     def set_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
@@ -307,7 +337,12 @@ class FeatureMapView(QWidget):
 
     # ---- drawing --------------------------------------------------------------------------------
     def _draw_input(self) -> None:
+        """The input, or in its place the enlarged channel while one is chosen."""
         assert self.result is not None
+        enlarged = self._enlarged_tile()
+        if enlarged is not None:
+            self._draw_channel(enlarged)
+            return
         sample = self.result.input[0]
         if sample.ndim == 3 and sample.shape[0] == 3:
             # A colour image is shown in its colours (levels fixed to the data's own range).
@@ -322,6 +357,33 @@ class FeatureMapView(QWidget):
         self.input_box.autoRange(padding=0)
         shape = "×".join(map(str, sample.shape))
         self.input_caption.setText(f"Input: {self.input_name}\n{shape}")
+
+    def _enlarged_tile(self) -> np.ndarray | None:
+        """The chosen channel's tile cut from the drawn mosaic (so it has the tile's contrast),
+        or None; a channel the mosaic no longer has (the layer changed) is forgotten."""
+        if self.channel is None:
+            return None
+        if self.mosaic is None or self.channel >= self.mosaic.grid.channels:
+            self.channel = None
+            return None
+        grid = self.mosaic.grid
+        y, x = grid.origin(self.channel)
+        return self.mosaic.image[y:y + grid.tile_h, x:x + grid.tile_w]
+
+    def _draw_channel(self, image: np.ndarray) -> None:
+        self.input_item.setLookupTable(self._lut)
+        self.input_item.setImage(np.ascontiguousarray(image), levels=LEVELS, autoLevels=False)
+        self.input_box.setAspectLocked(image.shape[0] > 1)  # a signal's 1 x L row fills the box
+        self.input_box.autoRange(padding=0)
+        shape = "×".join(map(str, image.shape))
+        self.input_caption.setText(f"channel {self.channel} (click it again for the input)\n"
+                                   f"{shape}")
+
+    def _back_to_input(self) -> None:
+        if self.channel is not None:
+            self.channel = None
+            if self.result is not None:
+                self._draw_input()
 
     def _draw_layer(self, keep_range: bool) -> None:
         result, index = self.result, self.layer_index
@@ -376,6 +438,8 @@ class FeatureMapView(QWidget):
         self.map_box.setAspectLocked(sample.ndim != 2)
         self._label_tiles(mosaic.grid)
         self.pages.setCurrentWidget(self.maps_widget)
+        if self.channel is not None:
+            self._draw_input()  # the enlarged channel follows the new values, depth and contrast
         if resized or not keep_range:
             self.map_box.autoRange(padding=0.01)
 
@@ -413,11 +477,13 @@ class FeatureMapView(QWidget):
     def _draw_bars(self, values: np.ndarray) -> None:
         self.mosaic = None
         self._maps = None
+        self._back_to_input()
         self.bar_item.setOpts(x=np.arange(values.size), height=values, width=0.8)
         self.bars.autoRange()
         self.pages.setCurrentWidget(self.bars)
 
     def _show_message(self, text: str, error: bool = False) -> None:
+        self._back_to_input()
         self.message.setText(text)
         self.message.setStyleSheet(f"color: {colors().error};" if error else "")
         self.pages.setCurrentWidget(self.message)
@@ -434,6 +500,10 @@ class FeatureMapView(QWidget):
             self._draw_input()
             self.strip.show_layers(self.result, self._lut)
             self.strip.mark(self.layer_index)
+
+    def _clicked(self, event: object) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            self.choose_channel_at(event.scenePos())  # type: ignore[attr-defined]
 
     def _hover(self, scene_pos: QPointF) -> None:
         if self.mosaic is None or self._maps is None:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent,
+                           QKeySequence)
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QVBoxLayout, QWidget)
 
-from engine.input_files import native_shape
+from engine.input_files import SUFFIXES as INPUT_SUFFIXES, native_shape
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
 from gui.export_dialog import ExportDialog
@@ -23,7 +24,7 @@ from gui.kernel_view import KernelView
 from gui.ort_dialog import OrtDialog
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
-from gui.sample_inputs import load_sample, load_user_input, sample_path
+from gui.sample_inputs import input_caption, load_sample, load_user_input, sample_path
 from gui.stack_view import StackView
 from gui.summary_table import SummaryTable, human_count, shape_text
 from gui.theme import THEMES, apply_theme, current_theme, mute
@@ -39,8 +40,19 @@ MAX_RECENT = 8
 DEFAULT_PRESET = "Demo: edges to classes"
 
 FILE_FILTER = f"ConvScope projects (*{project.SUFFIX});;ONNX models (*.onnx);;All files (*)"
+PROJECT_SUFFIXES = (project.SUFFIX, ".onnx")
 INPUT_FILTER = ("Inputs (*.png *.jpg *.jpeg *.bmp *.npy *.csv *.wav);;Images (*.png *.jpg *.jpeg "
                 "*.bmp);;NumPy arrays (*.npy);;Signals (*.csv *.wav);;All files (*)")
+
+
+def dropped_file(event: QDragEnterEvent | QDropEvent) -> Path | None:
+    """The one local file a drag carries when its suffix is an input's or a project's, else None
+    (several files, remote URLs and other suffixes are refused: there is no single right action)."""
+    urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+    if len(urls) != 1 or not urls[0].isLocalFile():
+        return None
+    path = Path(urls[0].toLocalFile())
+    return path if path.suffix.lower() in (*INPUT_SUFFIXES, *PROJECT_SUFFIXES) else None
 
 
 def load_stack(path: str | Path) -> Stack:
@@ -101,6 +113,7 @@ class MainWindow(QMainWindow):
         self.document = Document(stack, title=title, parent=self)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
+        self.setAcceptDrops(True)  # a dropped input or project file opens (see dropEvent)
 
         self.input_editor = InputEditor(self.document)
         self.stack_view = StackView(self.document)
@@ -112,6 +125,7 @@ class MainWindow(QMainWindow):
         self._input_path: Path | None = None  # None: the built-in sample
         self._input: np.ndarray | None = None
         self._input_shape: tuple[int, ...] | None = None  # the sample shape _input was fitted to
+        self.fit_mode = "resize"  # how images and signals meet the input size: resize or crop
         stack_panel = QWidget()
         stack_layout = QVBoxLayout(stack_panel)
         stack_layout.setContentsMargins(0, 0, 0, 0)
@@ -154,6 +168,7 @@ class MainWindow(QMainWindow):
         self.compute.finished.connect(lambda _version, result: self.feature_view.show_result(result))
         self.compute.failed.connect(lambda _version, message: self.feature_view.show_failure(message))
         self.compute.busy.connect(self.feature_view.set_busy)
+        self.feature_view.fitChosen.connect(self.set_fit_mode)
 
         self._build_menus()
         # Kernels: the selected convolution's weights, with its edits mirrored in a Weights menu.
@@ -399,13 +414,19 @@ class MainWindow(QMainWindow):
         """Feed the feature maps from a file; on failure show why and keep the current input."""
         input_spec = self.document.stack.input
         try:
-            x = load_user_input(path, input_spec)
+            x = load_user_input(path, input_spec, self.fit_mode)
         except ConfigError as err:
             self.show_error("Cannot open input", str(err))
             return False
         self._set_input(Path(path), x, input_spec.sample_shape)
         self.compute_maps()
         return True
+
+    def set_fit_mode(self, mode: str) -> None:
+        """Fit the input ("resize" or "crop") this way from now on, refitting the shown one."""
+        self.fit_mode = mode
+        self._input_shape = None  # forces _fitting_input to reload with the new mode
+        self.compute_maps()
 
     def match_input_to_file(self) -> None:
         """Take the stack's input channels and spatial size from the opened input file (undoable)."""
@@ -440,18 +461,19 @@ class MainWindow(QMainWindow):
             return self._input
         if self._input_path is not None:
             try:
-                self._set_input(self._input_path, load_user_input(self._input_path, stack.input),
+                self._set_input(self._input_path,
+                                load_user_input(self._input_path, stack.input, self.fit_mode),
                                 shape)
                 return self._input
             except ConfigError as err:
                 self.statusBar().showMessage(f"{err}; showing the built-in sample instead", 8000)
-        self._set_input(None, load_sample(stack.input), shape)
+        self._set_input(None, load_sample(stack.input, self.fit_mode), shape)
         return self._input
 
     def _set_input(self, path: Path | None, x: np.ndarray, shape: tuple[int, ...]) -> None:
         self._input_path, self._input, self._input_shape = path, x, shape
-        self.feature_view.input_name = (path.name if path is not None else
-                                        f"{sample_path(self.document.stack.input).name} (sample)")
+        shown = path if path is not None else sample_path(self.document.stack.input)
+        self.feature_view.input_name = input_caption(shown, path is None, self.fit_mode)
 
     # ---- settings -----------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -484,6 +506,26 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+
+    # ---- drag and drop ------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_file(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """An input file (image, .npy, .csv, .wav) feeds the feature maps; a project or .onnx
+        file opens as the project (asking first about unsaved changes)."""
+        path = dropped_file(event)
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if path.suffix.lower() in PROJECT_SUFFIXES:
+            self.open_path(path)
+        else:
+            self.open_input(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.maybe_save():

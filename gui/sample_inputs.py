@@ -1,5 +1,6 @@
 """The built-in sample input that fits a stack: an image, a signal or a volume by spatial rank
-(a flat input of C values gets the signal resampled to C values).
+(a flat input of C values gets the signal resampled to C values; a small grey image input gets a
+handwritten digit).
 
 Samples live in resources/samples/ (see resources/README.md). Whatever the stack's input size and
 channel count, `load_sample` returns float32 (1, C, *spatial) that fits it exactly, so the live
@@ -17,15 +18,27 @@ from models.stack import InputSpec
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 SAMPLE_BY_RANK = {0: "signal.npy", 1: "signal.npy", 2: "pattern.png", 3: "volume.npy"}
+DIGIT = "digit.png"
+DIGIT_MAX_SIZE = 64  # a grey input up to this size is digit-sized (LeNet-5's 32x32, MNIST's 28)
+
+
+FIT_WORDS = {"resize": "resized", "crop": "cropped"}
 
 
 def sample_path(input_spec: InputSpec) -> Path:
-    """The sample file for the input's number of spatial axes (0 to 3)."""
-    return SAMPLES / SAMPLE_BY_RANK[len(input_spec.spatial)]
+    """The sample file for the input's number of spatial axes (0 to 3); a small one-channel 2D
+    input gets the handwritten digit, as such stacks are usually digit classifiers."""
+    spatial = input_spec.spatial
+    if len(spatial) == 2 and input_spec.channels == 1 and max(spatial) <= DIGIT_MAX_SIZE:
+        return SAMPLES / DIGIT
+    return SAMPLES / SAMPLE_BY_RANK[len(spatial)]
 
 
-def load_sample(input_spec: InputSpec) -> np.ndarray:
-    """The sample for input_spec as float32 (1, C, *spatial), resized and channel-converted.
+def load_sample(input_spec: InputSpec, mode: str = "resize") -> np.ndarray:
+    """The sample for input_spec as float32 (1, C, *spatial), fitted and channel-converted.
+
+    mode ("resize" or "crop") is how an image sample meets the input's size, as in load_input;
+    array samples are always resampled.
 
     Raises FileFormatError when the sample file is missing or unreadable.
     """
@@ -33,7 +46,7 @@ def load_sample(input_spec: InputSpec) -> np.ndarray:
     if path.suffix == ".png":
         # Images convert to 1, 3 or 4 channels; other counts get the grey image repeated.
         channels = input_spec.channels if input_spec.channels in (1, 3, 4) else 1
-        image = load_input(path, InputSpec(channels, input_spec.spatial), mode="resize")
+        image = load_input(path, InputSpec(channels, input_spec.spatial), mode=mode)
         return fit_array(image[0], input_spec)
     array = np.load(path, allow_pickle=False)
     if not input_spec.spatial:
@@ -43,12 +56,20 @@ def load_sample(input_spec: InputSpec) -> np.ndarray:
     return fit_array(array, input_spec)
 
 
-def load_user_input(path: str | Path, input_spec: InputSpec) -> np.ndarray:
-    """A file the person chose, through engine.input_files.load_input (images resized).
+def load_user_input(path: str | Path, input_spec: InputSpec, mode: str = "resize") -> np.ndarray:
+    """A file the person chose, through engine.input_files.load_input: images and signals
+    resized or centre-cropped by mode, arrays taken as they are.
 
     Raises ConfigError or FileFormatError saying why the file cannot feed this stack.
     """
-    return load_input(path, input_spec, mode="resize")
+    return load_input(path, input_spec, mode=mode)
+
+
+def input_caption(path: Path, sample: bool, mode: str) -> str:
+    """The input's name for the view: "pattern.png (sample), cropped", "x.npy"; the fit is named
+    only for files it applies to (arrays must already fit, so they are never resized or cut)."""
+    name = f"{path.name} (sample)" if sample else path.name
+    return name if path.suffix.lower() == ".npy" else f"{name}, {FIT_WORDS[mode]}"
 
 
 def fit_array(array: np.ndarray, input_spec: InputSpec) -> np.ndarray:

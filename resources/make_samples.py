@@ -4,6 +4,8 @@
                  so edge, blur and orientation filters each have something to respond to.
     signal.npy   (1, 512) float32: a linear chirp (4 to 60 cycles) plus a little noise.
     volume.npy   (1, 16, 64, 64) float32: a sphere and a cube in a faint noisy background.
+    digit.png    28x28 grey: a handwritten-style "7", white on black as in MNIST, for small
+                 one-channel stacks such as LeNet-5.
 
 Deterministic (fixed seed): rerunning gives the same bytes, so the committed files can be checked.
 """
@@ -12,10 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 SIZE = 256
+DIGIT_SIZE = 28
+DIGIT_SCALE = 4  # drawn this many times larger, then shrunk: smooth, antialiased strokes
 
 
 def pattern() -> np.ndarray:
@@ -54,12 +58,30 @@ def volume(rng: np.random.Generator) -> np.ndarray:
     return vol[np.newaxis]
 
 
+def digit() -> Image.Image:
+    """A 28x28 "L" image of a "7": pen strokes drawn large with a slight slant and a crossbar,
+    shrunk and blurred a little so the edges are soft like a scanned digit."""
+    big = DIGIT_SIZE * DIGIT_SCALE
+    canvas = Image.new("L", (big, big), 0)
+    pen = ImageDraw.Draw(canvas)
+    # In 28-pixel units, like MNIST: the digit fills about the central 20x20 box.
+    top = [(6.5, 6.5), (13.0, 5.8), (21.0, 5.5)]
+    stem = [(21.0, 5.5), (18.5, 11.0), (15.0, 17.0), (12.5, 22.5)]
+    crossbar = [(11.0, 14.2), (19.5, 13.6)]
+    for stroke in (top + stem[1:], crossbar):
+        points = [(x * DIGIT_SCALE, y * DIGIT_SCALE) for x, y in stroke]
+        pen.line(points, fill=255, width=int(2.4 * DIGIT_SCALE), joint="curve")
+    small = canvas.resize((DIGIT_SIZE, DIGIT_SIZE), Image.Resampling.LANCZOS)
+    return small.filter(ImageFilter.GaussianBlur(0.6))
+
+
 def main() -> None:
     SAMPLES.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     Image.fromarray(pattern(), "RGB").save(SAMPLES / "pattern.png", optimize=True)
     np.save(SAMPLES / "signal.npy", signal(rng), allow_pickle=False)
     np.save(SAMPLES / "volume.npy", volume(rng), allow_pickle=False)
+    digit().save(SAMPLES / "digit.png", optimize=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,13 @@ def test_the_sample_fits_every_input(spec):
 
 def test_the_sample_follows_the_spatial_rank():
     names = [sample_path(InputSpec(1, spatial)).name for spatial in ((), (9,), (9, 9), (9, 9, 9))]
-    assert names == ["signal.npy", "signal.npy", "pattern.png", "volume.npy"]
+    assert names == ["signal.npy", "signal.npy", "digit.png", "volume.npy"]
+
+
+def test_small_grey_image_inputs_get_the_digit_and_others_the_pattern():
+    names = [sample_path(spec).name for spec in (InputSpec(1, (32, 32)), InputSpec(1, (28, 64)),
+                                                 InputSpec(1, (65, 32)), InputSpec(3, (32, 32)))]
+    assert names == ["digit.png", "digit.png", "pattern.png", "pattern.png"]
 
 
 def test_a_colour_sample_keeps_its_colours_when_the_stack_wants_rgb():
