@@ -24,7 +24,8 @@ from gui.kernel_view import KernelView
 from gui.ort_dialog import OrtDialog
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
-from gui.sample_inputs import input_caption, load_sample, load_user_input, sample_path
+from gui.sample_inputs import (input_caption, load_sample, load_user_input, sample_files,
+                               sample_path)
 from gui.stack_view import StackView
 from gui.summary_table import SummaryTable, human_count, shape_text
 from gui.theme import THEMES, apply_theme, current_theme, mute
@@ -226,6 +227,9 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._action(file_menu, "Open &input...", self.open_input_dialog)
+        samples = file_menu.addMenu("Open &sample input")
+        for path in sample_files():
+            self._action(samples, path.name, lambda _=False, p=path: self.open_input(p))
         self.match_input_action = self._action(file_menu, "&Match stack input to file",
                                                self.match_input_to_file)
         self.match_input_action.setToolTip("Set the stack's input channels and size to the "

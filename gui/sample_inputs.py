@@ -17,7 +17,7 @@ from engine.input_files import load_input
 from models.stack import InputSpec
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
-SAMPLE_BY_RANK = {0: "signal.npy", 1: "signal.npy", 2: "pattern.png", 3: "volume.npy"}
+SAMPLE_BY_RANK = {0: "signal.npy", 1: "signal.npy", 2: "photo.jpg", 3: "volume.npy"}
 DIGIT = "digit.png"
 DIGIT_MAX_SIZE = 64  # a grey input up to this size is digit-sized (LeNet-5's 32x32, MNIST's 28)
 
@@ -43,7 +43,7 @@ def load_sample(input_spec: InputSpec, mode: str = "resize") -> np.ndarray:
     Raises FileFormatError when the sample file is missing or unreadable.
     """
     path = sample_path(input_spec)
-    if path.suffix == ".png":
+    if path.suffix in (".png", ".jpg"):
         # Images convert to 1, 3 or 4 channels; other counts get the grey image repeated.
         channels = input_spec.channels if input_spec.channels in (1, 3, 4) else 1
         image = load_input(path, InputSpec(channels, input_spec.spatial), mode=mode)
@@ -54,6 +54,11 @@ def load_sample(input_spec: InputSpec, mode: str = "resize") -> np.ndarray:
         values = _resample_axis(array[:1], 1, input_spec.channels)[0]
         return np.ascontiguousarray(values, dtype=np.float32)[np.newaxis]
     return fit_array(array, input_spec)
+
+
+def sample_files() -> list[Path]:
+    """Every built-in sample, for a menu that opens any of them as the input."""
+    return sorted(p for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg", ".npy"))
 
 
 def load_user_input(path: str | Path, input_spec: InputSpec, mode: str = "resize") -> np.ndarray:

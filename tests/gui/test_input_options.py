@@ -133,3 +133,18 @@ def test_clicking_a_tile_enlarges_that_channel_in_place_of_the_input(qtbot, wind
     window.stack_view.select(CONV2 + 1)  # another layer: the input again
     assert view.channel is None and "Input:" in view.input_caption.text()
     np.testing.assert_array_equal(view.input_item.image.shape[:2], view.result.input.shape[2:])
+
+
+def test_the_demo_starts_on_the_photo_and_every_sample_opens_from_the_menu(qtbot, window):
+    wait_drawn(qtbot, window)
+    assert "photo.jpg (sample)" in window.feature_view.input_caption.text()
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&File")
+    samples = next(a.menu() for a in menu.actions() if a.text() == "Open &sample input")
+    names = [a.text() for a in samples.actions()]
+    assert {"photo.jpg", "pattern.png", "digit.png"} <= set(names)
+    old = window.feature_view.result
+    next(a for a in samples.actions() if a.text() == "pattern.png").trigger()
+    qtbot.waitUntil(lambda: window.feature_view.result is not old, timeout=10000)
+    expected = load_input(SAMPLES / "pattern.png", window.document.stack.input)
+    np.testing.assert_array_equal(window.feature_view.result.input, expected)
+    assert "pattern.png" in window.feature_view.input_caption.text()

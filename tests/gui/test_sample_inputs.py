@@ -22,10 +22,10 @@ def test_the_sample_follows_the_spatial_rank():
     assert names == ["signal.npy", "signal.npy", "digit.png", "volume.npy"]
 
 
-def test_small_grey_image_inputs_get_the_digit_and_others_the_pattern():
+def test_small_grey_image_inputs_get_the_digit_and_others_the_photo():
     names = [sample_path(spec).name for spec in (InputSpec(1, (32, 32)), InputSpec(1, (28, 64)),
                                                  InputSpec(1, (65, 32)), InputSpec(3, (32, 32)))]
-    assert names == ["digit.png", "digit.png", "pattern.png", "pattern.png"]
+    assert names == ["digit.png", "digit.png", "photo.jpg", "photo.jpg"]
 
 
 def test_a_colour_sample_keeps_its_colours_when_the_stack_wants_rgb():
