@@ -1,0 +1,67 @@
+"""Render the Explain dock's tabs to docs/explain-*.png, offscreen and reproducibly.
+
+Run from the repository root: `QT_QPA_PLATFORM=offscreen .venv/bin/python docs/explain_screenshots.py`
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gui.main_window import MainWindow  # noqa: E402
+from gui.theme import apply_theme  # noqa: E402
+
+SIZE = (1100, 560)
+
+
+def wait_for_result(app: QApplication, window: MainWindow) -> None:
+    """Process events until the window's explain dock holds a result for the current stack."""
+    while window.explain.result is None or \
+            window.explain.result.stack.layers != window.document.stack.layers:
+        app.processEvents()
+
+
+def grab_tab(app: QApplication, window: MainWindow, tab: str, path: Path) -> None:
+    explain = window.explain
+    explain.setCurrentIndex(next(i for i in range(explain.count()) if explain.tabText(i) == tab))
+    for _ in range(5):
+        app.processEvents()
+    if not explain.grab().save(str(path)):
+        raise SystemExit(f"cannot write {path}")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_theme("dark")
+    with tempfile.TemporaryDirectory() as folder:
+        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings, restore=False)
+        window.show()
+        window.explain_dock.setFloating(True)
+        window.explain_dock.resize(*SIZE)
+
+        window.new_from_preset("Dilated 1-2-4 context")
+        wait_for_result(app, window)
+        window.stack_view.select(4)  # the third conv, dilation 4
+        window.explain.select_pixel(4, 0, (20, 26))
+        grab_tab(app, window, "Receptive field", ROOT / "docs" / "explain-receptive-field.png")
+
+        window.new_from_preset("Demo: edges to classes")
+        wait_for_result(app, window)
+        window.stack_view.select(6)  # conv3: 16 -> 32 channels, 3x3 dilated 2, same
+        grab_tab(app, window, "Formulas", ROOT / "docs" / "explain-formulas.png")
+        window.stack_view.select(0)  # conv1: hand-made kernels on the photo
+        window.explain.select_pixel(0, 0, (0, 70))  # the top row: three taps in the padding
+        grab_tab(app, window, "im2col", ROOT / "docs" / "explain-im2col.png")
+        window.compute.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The exact receptive window of one output pixel: which positions of the input and of every
+earlier layer's output can influence it.
+
+Where models.geometry.RFState gives a receptive field's extent, this gives its exact shape: the
+holes a dilated kernel leaves, the jumps of strides, the clipping where padding lies outside a
+tensor, the union of a block's branches. Masks are spatial only: a position counts when any of
+its channels can reach the clicked output (grouped and depthwise layers connect the same
+positions, just fewer channels). A flat tensor (after Flatten or Dense) has a 0-d mask.
+
+Every layer connects positions axis by axis (its window is a product of per-axis taps), so a
+mask goes back through a layer as one boolean "connectivity" matrix per axis: input position i
+of that axis reaches output position o when connected[i, o].
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from models.analysis import StackReport
+from models.layers import (AvgPool, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten, Gated,
+                           GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, MaxPool,
+                           PointwiseConv, Residual, SeparableConv, Shape)
+from models.stack import Stack
+
+
+def window_connectivity(size: int, out_size: int, kernel: int, stride: int, pad_begin: int,
+                        dilation: int) -> np.ndarray:
+    """(size, out_size) bool: which inputs output o of a sliding window reads along one axis.
+
+    Output o reads input o*stride - pad_begin + t*dilation for each tap t < kernel; taps that
+    land in the padding read no input (they are dropped here, which clips the window).
+    """
+    taps = (np.arange(out_size)[np.newaxis, :] * stride - pad_begin
+            + np.arange(kernel)[:, np.newaxis] * dilation)  # (kernel, out_size)
+    connected = np.zeros((size, out_size), bool)
+    inside = (taps >= 0) & (taps < size)
+    connected[taps[inside], np.broadcast_to(np.arange(out_size), taps.shape)[inside]] = True
+    return connected
+
+
+def transposed_connectivity(size: int, out_size: int, kernel: int, stride: int, pad_begin: int,
+                            dilation: int) -> np.ndarray:
+    """(size, out_size) bool for a transposed convolution along one axis.
+
+    Input i paints output i*stride + t*dilation - pad_begin for each tap t < kernel; outputs
+    cropped by the pads, and output_padding pixels no tap reaches, read no input.
+    """
+    targets = (np.arange(size)[:, np.newaxis] * stride - pad_begin
+               + np.arange(kernel)[np.newaxis, :] * dilation)  # (size, kernel)
+    connected = np.zeros((size, out_size), bool)
+    inside = (targets >= 0) & (targets < out_size)
+    connected[np.broadcast_to(np.arange(size)[:, np.newaxis], targets.shape)[inside],
+              targets[inside]] = True
+    return connected
+
+
+def back_through(mask: np.ndarray, connectivity: list[np.ndarray]) -> np.ndarray:
+    """The input mask that reaches the output mask, one (in, out) matrix per spatial axis."""
+    for axis, connected in enumerate(connectivity):
+        # Count the reached outputs each input position connects to; any count > 0 reaches.
+        counts = np.tensordot(connected.astype(np.int32), mask.astype(np.int32), axes=([1], [axis]))
+        mask = np.moveaxis(counts, 0, axis) > 0
+    return mask
+
+
+def _window(spec: LayerSpec, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
+    kernel, stride, dilation = spec.kernel_size, spec.stride, spec.dilation  # type: ignore[attr-defined]
+    pads = info.attrs["pads"]
+    out = info.output_shape[1:]
+    return back_through(mask, [window_connectivity(w, o, k, s, p, d) for w, o, k, s, p, d in
+                               zip(in_shape[1:], out, kernel, stride, pads, dilation)])
+
+
+def _transposed(spec: ConvTranspose, info: LayerInfo, in_shape: Shape,
+                mask: np.ndarray) -> np.ndarray:
+    pads = info.attrs["pads"]
+    return back_through(mask, [transposed_connectivity(w, o, k, s, p, d) for w, o, k, s, p, d in
+                               zip(in_shape[1:], info.output_shape[1:], spec.kernel_size,
+                                   spec.stride, pads, spec.dilation)])
+
+
+def _everything(spec: LayerSpec, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
+    """Global pooling, Flatten and Dense: any reached output reads every input position."""
+    return np.full(in_shape[1:], bool(mask.any()))
+
+
+def _pointwise(spec: LayerSpec, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
+    """Activations, batch norm, softmax over channels, 1x1 convolutions: position to position."""
+    return mask.copy()
+
+
+def _separable(spec: SeparableConv, info: LayerInfo, in_shape: Shape,
+               mask: np.ndarray) -> np.ndarray:
+    depthwise = spec.parts()[0]
+    return _window(depthwise, info.inner[0], in_shape, mask)
+
+
+def _residual(spec: Residual, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
+    shapes = [tuple(in_shape)] + [inner.output_shape for inner in info.inner]
+    body = mask
+    for inner_spec, inner_info, inner_in in reversed(list(zip(spec.body, info.inner, shapes))):
+        body = layer_back(inner_spec, inner_info, inner_in, body)
+    if spec.shortcut == "identity":
+        return body | mask
+    # A strided 1x1 projection without padding: output o reads input o * stride.
+    strides = info.attrs["strides"]
+    shortcut = back_through(mask, [window_connectivity(w, o, 1, s, 0, 1) for w, o, s in
+                                   zip(in_shape[1:], info.output_shape[1:], strides)])
+    return body | shortcut
+
+
+def _gated(spec: Gated, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
+    # Both convolutions share the window, so their union is one window's field.
+    reached = _window(spec, info, in_shape, mask)
+    return reached | mask if spec.residual else reached
+
+
+BACK: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
+    Conv: _window, DepthwiseConv: _window, MaxPool: _window, AvgPool: _window,
+    PointwiseConv: _pointwise, ConvTranspose: _transposed, SeparableConv: _separable,
+    GlobalMaxPool: _everything, GlobalAvgPool: _everything, Flatten: _everything,
+    Dense: _everything, Residual: _residual, Gated: _gated,
+}
+
+
+def layer_back(spec: LayerSpec, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
+    """The mask over the layer's input spatial grid (in_shape = (C, *spatial)) that reaches
+    `mask`, a bool mask over its output's spatial grid. Layers not listed in BACK (activations,
+    batch norm, softmax) map each position onto itself."""
+    return BACK.get(type(spec), _pointwise)(spec, info, in_shape, mask)
+
+
+def receptive_masks(stack: Stack, report: StackReport, layer_index: int,
+                    position: tuple[int, ...]) -> list[np.ndarray]:
+    """Bool masks of every position that can influence output `position` of layer `layer_index`.
+
+    Returns layer_index + 2 masks: masks[0] over the stack's input, masks[j + 1] over layer j's
+    output for j < layer_index, and masks[layer_index + 1] the clicked pixel alone. Each mask
+    has its tensor's spatial shape (no batch or channel axis; () for flat tensors). The masks are
+    exact: a position outside them cannot change the clicked output whatever its value.
+
+    Raises ValueError when the layer does not exist or was not analysed (an earlier error), or
+    when `position` does not name a pixel of its output.
+    """
+    if not 0 <= layer_index < len(stack.layers):
+        raise ValueError(f"layer {layer_index} is not in a stack of {len(stack.layers)} layers")
+    layer_report = report.layers[layer_index]
+    if layer_report.info is None:
+        raise ValueError(f"layer {layer_index} has no output: {layer_report.status}")
+    out_spatial = tuple(layer_report.info.output_shape[1:])
+    position = tuple(position)
+    if len(position) != len(out_spatial) or not all(0 <= p < n for p, n in
+                                                    zip(position, out_spatial)):
+        raise ValueError(f"position {position} is not a pixel of an output of spatial size "
+                         f"{out_spatial}")
+    mask = np.zeros(out_spatial, bool)
+    mask[position] = True
+    masks = [mask]
+    for j in range(layer_index, -1, -1):
+        layer = report.layers[j]
+        assert layer.info is not None and layer.input_shape is not None
+        mask = layer_back(stack.layers[j].spec, layer.info, layer.input_shape[1:], mask)
+        masks.append(mask)
+    return masks[::-1]
+
+
+def extent(mask: np.ndarray) -> tuple[int, ...]:
+    """The bounding box size of a mask per axis (0s for an empty mask, () for a 0-d one)."""
+    if mask.ndim == 0 or not mask.any():
+        return (0,) * mask.ndim
+    where = np.nonzero(mask)
+    return tuple(int(w.max() - w.min() + 1) for w in where)
