@@ -14,6 +14,9 @@ from models.layers import LayerInfo
 from models.stack import Stack
 
 BYTES_PER_VALUE = 4  # float32
+MAX_LAYER_WEIGHTS = 2**28
+"""The most values one layer's weights may hold (1 GiB of float32). A valid layer's weights are
+created as soon as it is edited, so a larger one would exhaust memory instead of explaining."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,17 @@ class StackReport:
         return sum(r.activation_bytes for r in self.layers)
 
 
+def check_weight_count(info: LayerInfo) -> None:
+    """Raise ConfigError when the layer's weights exceed MAX_LAYER_WEIGHTS values."""
+    count = sum(math.prod(shape) for shape in info.weight_shapes.values())
+    if count > MAX_LAYER_WEIGHTS:
+        raise ConfigError(f"its weights would hold {count:,} values "
+                          f"({count * BYTES_PER_VALUE / 2**30:.1f} GiB), more than the "
+                          f"{MAX_LAYER_WEIGHTS * BYTES_PER_VALUE // 2**30} GiB one layer may hold; "
+                          f"use fewer units or filters, or give it a smaller input (pool before "
+                          f"a Flatten)")
+
+
 def analyse(stack: Stack) -> StackReport:
     """The report for every layer of the stack (never raises for layer settings)."""
     shape = stack.input.sample_shape
@@ -115,6 +129,7 @@ def analyse(stack: Stack) -> StackReport:
         in_shape = (batch, *shape)
         try:
             info = spec.analyse(shape)
+            check_weight_count(info)
         except ConfigError as err:
             failed = index
             reports.append(LayerReport(index, layer.name, spec.type_name, in_shape,

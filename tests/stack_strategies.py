@@ -1,16 +1,23 @@
-"""Hypothesis strategies for random layer specs and stacks of every kind, kept small to run fast.
+"""Hypothesis strategies for random layer specs and stacks of every kind, kept small to run fast,
+and for the edits a person makes to them in the window (values drawn from the fields' metadata).
 
 Stacks drawn here are not always valid: tests that need a runnable stack filter on analyse().ok.
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+from typing import Any
+
 from hypothesis import strategies as st
 
-from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
-                           Gated, GlobalAvgPool, GlobalMaxPool, LeakyReLU, MaxPool, PointwiseConv,
-                           ReLU, Residual, SeparableConv, Sigmoid, Softmax, Tanh)
+from models.fields import FieldInfo, editable_fields
+from models.layers import (LAYER_TYPES, AvgPool, BatchNorm, Conv, ConvTranspose, Dense,
+                           DepthwiseConv, Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerSpec,
+                           LeakyReLU, MaxPool, PointwiseConv, ReLU, Residual, SeparableConv,
+                           Sigmoid, Softmax, Tanh)
 from models.analysis import analyse
-from models.stack import InputSpec, Stack
+from models.stack import InputSpec, Layer, Stack
 
 
 def axes(rank: int, low: int, high: int) -> st.SearchStrategy:
@@ -94,3 +101,159 @@ def stacks(draw, max_layers: int = 4, dense_tail: bool = True):
     if dense_tail and draw(st.booleans()):
         stack = stack.appended(Flatten()).appended(Dense(units=draw(st.integers(1, 6))))
     return stack
+
+
+# ---- edits as a person makes them in the window ---------------------------------------------------
+
+def scaled(count: int) -> int:
+    """`count` times CONVSCOPE_HYPOTHESIS_SCALE (default 1): the suite stays fast, a long run by
+    hand sets e.g. CONVSCOPE_HYPOTHESIS_SCALE=20."""
+    return max(1, round(count * float(os.environ.get("CONVSCOPE_HYPOTHESIS_SCALE", "1"))))
+
+
+# Values that break sliding windows most often: a 1-pixel kernel or input, a stride or dilation of
+# 2-3 next to a kernel of 1-3, dilation 10, and 1024 channels.
+NOTABLE_INTS = (1, 2, 3, 10, 1024)
+# What the property editor's spin boxes allow when a field declares no bound.
+EDITOR_INT_RANGE = (0, 1_000_000)
+
+
+def ints_within(low: int, high: int) -> st.SearchStrategy[int]:
+    """Whole numbers in [low, high], biased toward both ends and NOTABLE_INTS."""
+    notable = sorted({low, min(low + 1, high), high, *(v for v in NOTABLE_INTS if low <= v <= high)})
+    return st.one_of(st.sampled_from(notable), st.integers(low, min(high, low + 7)),
+                     st.integers(low, high))
+
+
+def field_values(info: FieldInfo, current: Any, cap: int | None = None) -> st.SearchStrategy:
+    """Values the property editor can give the field described by `info`, now holding `current`.
+
+    Follows the editor's one map from metadata to widget: one number per axis (per_axis), begins
+    and ends (per_side), a choice, a check box, or a number within the field's range. `cap` lowers
+    whole-number maxima, for tests that must also compute every stack quickly.
+    """
+    if info.choices:
+        return st.sampled_from(info.choices)
+    if isinstance(current, bool):
+        return st.booleans()
+    if isinstance(current, float):
+        low = -1e9 if info.minimum is None else info.minimum
+        high = 1e9 if info.maximum is None else info.maximum
+        return st.one_of(st.sampled_from([low, high]), st.floats(low, high))
+    low = EDITOR_INT_RANGE[0] if info.minimum is None else int(info.minimum)
+    high = EDITOR_INT_RANGE[1] if info.maximum is None else int(info.maximum)
+    ints = ints_within(low, max(low, min(high, cap)) if cap is not None else high)
+    if info.per_axis or info.per_side:
+        # Mostly one value on every axis, as people set kernels; sometimes each its own.
+        count = len(current)
+        return st.one_of(ints.map(lambda v: (v,) * count), st.tuples(*[ints] * count))
+    if isinstance(current, int):
+        return ints
+    raise TypeError(f"no strategy for field {info.label!r} holding {current!r}; teach "
+                    f"field_values the new kind as the property editor's map was")
+
+
+def editable_targets(stack: Stack) -> list[tuple[int, int | None]]:
+    """Every (layer index, inner index or None) whose spec has editable fields, as the property
+    editor can select them: the layers and the inner layers of residual blocks."""
+    targets = []
+    for index, layer in enumerate(stack.layers):
+        specs = [(None, layer.spec)]
+        if isinstance(layer.spec, Residual):
+            specs += list(enumerate(layer.spec.body))
+        targets += [(index, inner) for inner, spec in specs if editable_fields(type(spec))]
+    return targets
+
+
+def with_field(stack: Stack, index: int, inner: int | None, name: str, value: Any) -> Stack:
+    """The stack with one field of a layer (or of a residual block's inner layer) set, as the
+    document applies a property-editor edit."""
+    spec = stack.layers[index].spec
+    if inner is None:
+        return stack.with_spec(index, spec.replace(**{name: value}))
+    body = spec.body  # type: ignore[attr-defined]
+    changed = body[inner].replace(**{name: value})
+    return stack.with_spec(index, spec.replace(body=body[:inner] + (changed,) + body[inner + 1:]))
+
+
+def default_spec(spec_type: type[LayerSpec], rank: int) -> LayerSpec:
+    """A layer type with its defaults, for an input with `rank` spatial axes (2 for a flat one,
+    as the palette does), so every registered type is added without a list here."""
+    names = {f.name for f in dataclasses.fields(spec_type)}
+    if spec_type is Residual:
+        rank = rank or 2
+        return Residual(body=(Conv(rank=rank), ReLU(), Conv(rank=rank)), shortcut="projection")
+    return spec_type(rank=rank or 2) if "rank" in names else spec_type()
+
+
+def channels_at(stack: Stack, index: int) -> int:
+    """Channels fed to a layer inserted at `index` (1 when the layer before cannot compute)."""
+    if index == 0:
+        return stack.input.channels
+    report = analyse(stack).layers[index - 1]
+    return report.output_shape[1] if report.ok else 1
+
+
+@st.composite
+def input_edits(draw, stack: Stack) -> tuple[str, InputSpec]:
+    """An edit of the input row: channels, one spatial size, the batch or the number of axes
+    (new axes copy the last size, as the input editor does), biased toward 1-pixel inputs and
+    1024 channels."""
+    old = stack.input
+    what = draw(st.sampled_from(["channels", "size", "batch", "axes"]))
+    if what == "channels":
+        return what, InputSpec(draw(st.one_of(st.sampled_from([1, 3, 1024, 4096]),
+                                              st.integers(1, 8))), old.spatial, old.batch)
+    if what == "size" and old.spatial:
+        axis = draw(st.integers(0, len(old.spatial) - 1))
+        size = draw(st.one_of(st.sampled_from([1, 2, 8192]), st.integers(1, 24)))
+        spatial = old.spatial[:axis] + (size,) + old.spatial[axis + 1:]
+        return what, InputSpec(old.channels, spatial, old.batch)
+    if what == "batch":
+        return what, InputSpec(old.channels, old.spatial, draw(ints_within(1, 4096)))
+    rank = draw(st.integers(0, 3))
+    spatial = (tuple(old.spatial) + (old.spatial[-1] if old.spatial else 32,) * 3)[:rank]
+    return "axes", InputSpec(old.channels, spatial, old.batch)
+
+
+@st.composite
+def edits(draw, stack: Stack) -> tuple[str, Stack]:
+    """One edit a person can make in the window, as (what it was, the edited stack).
+
+    A field of a layer or of a residual block's inner layer set to a value its metadata allows
+    (most often), the input changed, a layer of any registered type inserted, or a layer removed,
+    moved or duplicated.
+    """
+    targets = editable_targets(stack)
+    kinds = ["field"] * 4 * bool(targets) + ["input", "insert"]
+    kinds += ["remove", "move", "duplicate"] if stack.layers else []
+    kind = draw(st.sampled_from(kinds))
+    if kind == "field":
+        index, inner = draw(st.sampled_from(targets))
+        spec = stack.layers[index].spec
+        target = spec if inner is None else spec.body[inner]  # type: ignore[attr-defined]
+        name, info = draw(st.sampled_from(editable_fields(type(target))))
+        value = draw(field_values(info, getattr(target, name)))
+        where = f"{index}" if inner is None else f"{index}.{inner}"
+        return (f"set {target.type_name} {where} {name}={value!r}",
+                with_field(stack, index, inner, name, value))
+    if kind == "input":
+        what, input_spec = draw(input_edits(stack))
+        return f"input {what} -> {input_spec}", stack.with_input(input_spec)
+    if kind == "insert":
+        index = draw(st.integers(0, len(stack)))
+        rank = len(stack.input.spatial)
+        defaults = st.sampled_from(sorted(LAYER_TYPES)).map(
+            lambda name: default_spec(LAYER_TYPES[name], rank))
+        spec = draw(st.one_of(defaults, layer_specs(rank, channels_at(stack, index))))
+        return f"insert {spec} at {index}", stack.inserted(index, spec)
+    index = draw(st.integers(0, len(stack) - 1))
+    if kind == "remove":
+        return f"remove {index}", stack.removed(index)
+    if kind == "move":
+        target = draw(st.integers(0, len(stack) - 1))
+        return f"move {index} -> {target}", stack.moved(index, target)
+    layer = stack.layers[index]
+    copy = Layer(stack.unique_name(layer.spec), layer.spec, layer.weights)
+    return f"duplicate {index}", stack.with_layers(stack.layers[:index + 1] + (copy,)
+                                                   + stack.layers[index + 1:])
