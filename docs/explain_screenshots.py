@@ -46,6 +46,9 @@ def main() -> None:
         window.show()
         window.explain_dock.setFloating(True)
         window.explain_dock.resize(*SIZE)
+        # Offscreen, a floating dock is not reported visible: tell the tabs they are seen.
+        window.explain_dock.visibilityChanged.disconnect(window.explain.set_shown)
+        window.explain.set_shown(True)
 
         window.new_from_preset("Dilated 1-2-4 context")
         wait_for_result(app, window)
@@ -60,6 +63,15 @@ def main() -> None:
         window.stack_view.select(0)  # conv1: hand-made kernels on the photo
         window.explain.select_pixel(0, 0, (0, 70))  # the top row: three taps in the padding
         grab_tab(app, window, "im2col", ROOT / "docs" / "explain-im2col.png")
+        window.explain.cross_correlation.true_convolution.setChecked(True)
+        grab_tab(app, window, "Cross-correlation",
+                 ROOT / "docs" / "explain-cross-correlation.png")
+
+        window.new_from_preset("Encoder-decoder")
+        wait_for_result(app, window)
+        window.stack_view.select(4)  # the first transposed conv: zeros between the inputs
+        window.explain.animation.set_frame(5)
+        grab_tab(app, window, "Animation", ROOT / "docs" / "explain-animation.png")
         window.compute.wait()
 
 
