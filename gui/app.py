@@ -1,4 +1,5 @@
-"""Starting the desktop app: the QApplication, the theme, the main window, and screenshots."""
+"""Starting the desktop app: the QApplication, the theme, the main window, crash handling and
+recovery of a crashed session's work, and screenshots."""
 from __future__ import annotations
 
 import sys
@@ -6,7 +7,10 @@ import sys
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from gui.autosave import app_data_folder
+from gui.crash_report import CrashReporter
 from gui.main_window import APP_NAME, ORGANISATION, MainWindow
+from gui.recovery import offer_recovery
 from gui.theme import THEMES, apply_theme
 
 SCREENSHOT_DELAY_MS = 300  # lets the window finish its layout and paint once the maps are drawn
@@ -16,9 +20,11 @@ SCREENSHOT_TIMEOUT_MS = 20_000  # grab anyway if the first feature maps never ar
 def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     """Run ConvScope on the demo model, or on `path` (a project or an .onnx file).
 
+    Unsaved work left by a session that crashed is offered back first; an unexpected exception
+    from then on is logged and reported while the app keeps running (gui.crash_report).
     With `screenshot`, save the laid-out window to that PNG and exit instead of waiting for the
-    person (saved window layout is not applied, so screenshots are reproducible). Returns the
-    exit status: 0, or 1 when the screenshot cannot be written.
+    person (saved window layout is not applied and nothing is offered, so screenshots are
+    reproducible). Returns the exit status: 0, or 1 when the screenshot cannot be written.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
@@ -27,6 +33,18 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     theme = settings.value("theme", "dark")
     apply_theme(theme if theme in THEMES and not screenshot else "dark")
     window = MainWindow(settings=settings, restore=screenshot is None)
+    reporter = CrashReporter(window, app_data_folder(settings) / "crash.log")
+    reporter.install()
+    try:
+        return _run_window(app, window, path, screenshot)
+    finally:
+        reporter.uninstall()
+
+
+def _run_window(app: QApplication, window: MainWindow, path: str | None,
+                screenshot: str | None) -> int:
+    if screenshot is None:
+        offer_recovery(window)
     window.show()
     window.stack_view.setFocus()  # Del, Ctrl+D and F2 act on the cards from the start
     if path:

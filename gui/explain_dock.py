@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QWidget
 
 from engine.executor import RunResult
 from engine.explain_im2col import EXPLAINED, explain_im2col
@@ -23,6 +23,16 @@ from gui.explain_im2col_panel import Im2colPanel
 from gui.explain_receptive_panel import ReceptivePanel
 from models.explain_formulas import layer_formulas
 from models.receptive_window import receptive_masks
+
+
+def scrolled(panel: QWidget) -> QScrollArea:
+    """The panel in a scroll area, so a short dock scrolls it instead of its drawing setting the
+    window's least height."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(panel)
+    return area
 
 
 class ExplainView(QTabWidget):
@@ -56,8 +66,8 @@ class ExplainView(QTabWidget):
         self.addTab(self.receptive, "Receptive field")
         self.addTab(self.formulas, "Formulas")
         self.addTab(self.im2col, "im2col")
-        self.addTab(self.animation, "Animation")
-        self.addTab(self.cross_correlation, "Cross-correlation")
+        self.addTab(scrolled(self.animation), "Animation")
+        self.addTab(scrolled(self.cross_correlation), "Cross-correlation")
 
     def show_result(self, result: RunResult) -> None:
         self.result = result

@@ -16,14 +16,17 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
                                QSplitter, QVBoxLayout, QWidget)
 
 from engine.input_files import SUFFIXES as INPUT_SUFFIXES, native_shape
+from gui.autosave import Autosaver, app_data_folder
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
 from gui.export_dialog import ExportDialog
+from gui.explain_dock import ExplainView
 from gui.feature_map_view import FeatureMapView
 from gui.kernel_view import KernelView
 from gui.ort_dialog import OrtDialog
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
+from gui.recovery import CrashedSession
 from gui.sample_inputs import (input_caption, load_sample, load_user_input, sample_files,
                                sample_path)
 from gui.stack_view import StackView
@@ -127,6 +130,10 @@ class MainWindow(QMainWindow):
         self._input: np.ndarray | None = None
         self._input_shape: tuple[int, ...] | None = None  # the sample shape _input was fitted to
         self.fit_mode = "resize"  # how images and signals meet the input size: resize or crop
+        # Unsaved work is copied to a recovery file (gui.autosave); a later start offers it back.
+        self.autosave = Autosaver(self.document, app_data_folder(self.settings) / "recovery",
+                                  lambda: self._input_path, self)
+        self.autosave.failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
         stack_panel = QWidget()
         stack_layout = QVBoxLayout(stack_panel)
         stack_layout.setContentsMargins(0, 0, 0, 0)
@@ -185,6 +192,19 @@ class MainWindow(QMainWindow):
         weights_menu = self.menuBar().addMenu("&Weights")
         weights_menu.addActions(self.kernel_view.menu_actions())
         weights_menu.addAction(self.kernels_dock.toggleViewAction())
+        # Explain: the clicked pixel's receptive field, the layer's formulas and its im2col row.
+        self.explain = ExplainView()
+        self.explain_dock = self._dock("Explain", self.explain,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.summary_dock, self.explain_dock)
+        self.summary_dock.raise_()
+        self.stack_view.pathSelected.connect(
+            lambda path: self.explain.select_layer(None if path is None else path[0]))
+        self.compute.finished.connect(lambda _version, result: self.explain.show_result(result))
+        self.feature_view.pixelClicked.connect(self.explain_pixel)
+        self.explain.fieldChanged.connect(self.feature_view.show_field)
+        self.explain_dock.visibilityChanged.connect(self.explain.set_shown)
+        self.view_menu.addAction(self.explain_dock.toggleViewAction())
         self._update_title()
         self._show_totals(self.document.stack, self.document.report)
         self.resize(1440, 900)
@@ -250,7 +270,7 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.stack_view.delete_action, self.stack_view.duplicate_action,
                               self.stack_view.rename_action])
 
-        view_menu = self.menuBar().addMenu("&View")
+        view_menu = self.view_menu = self.menuBar().addMenu("&View")
         themes = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for name in THEMES:
@@ -297,6 +317,13 @@ class MainWindow(QMainWindow):
         self.property_editor.show_path(self.property_editor.path)
         self.summary.show_report(self.document.stack, self.document.report)
         self.feature_view.follow_theme()
+        self.explain.follow_theme()
+
+    def explain_pixel(self, layer_index: int, channel: int, position: tuple[int, ...]) -> None:
+        """Bring the Explain dock forward on the clicked feature-map pixel."""
+        self.explain_dock.show()
+        self.explain_dock.raise_()
+        self.explain.select_pixel(layer_index, channel, position)
 
     # ---- title and status ---------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -325,6 +352,12 @@ class MainWindow(QMainWindow):
         return QMessageBox.question(self, APP_NAME, f"Save the changes to "
                                     f"{self.document.display_name}?", buttons,
                                     QMessageBox.StandardButton.Save)
+
+    def ask_recover(self, session: CrashedSession) -> bool:
+        """Whether to recover a crashed session's work; No deletes it (tests replace this)."""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = QMessageBox.question(self, APP_NAME, session.question(), buttons)
+        return answer == QMessageBox.StandardButton.Yes
 
     def show_error(self, title: str, message: str) -> None:
         """Tell the person something failed, in one box (tests replace this)."""
@@ -539,4 +572,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         # A run still going would outlive the window and race interpreter shutdown.
         self.compute.wait()
+        self.autosave.close()  # saved or discarded: no recovery copy is left to offer
         event.accept()

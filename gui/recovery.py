@@ -1,0 +1,121 @@
+"""Recovery at start: offer back the unsaved work of sessions whose process died (gui.autosave).
+
+A session is offered only when its lock can be taken: its owner process is gone (or closed
+without cleaning, which leaves no lock), never while another running window owns it. The
+newest is offered first; "recover" opens it in the window as an unsaved document with its
+original title and path, so Save writes where the person expects; "discard" deletes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QLockFile
+
+from gui.autosave import SessionFiles, open_lock
+from models import project
+from models.errors import FileFormatError
+from models.stack import Stack
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
+
+@dataclass(eq=False)
+class CrashedSession:
+    """A dead session's files, locked by this process until discard() or release()."""
+    files: SessionFiles
+    lock: QLockFile
+    title: str
+    path: Path | None
+    input_path: Path | None
+    saved: datetime
+
+    def question(self) -> str:
+        """The sentence that offers it back to the person."""
+        where = f" ({self.path})" if self.path else ""
+        return (f"ConvScope did not close properly last time. Recover the unsaved changes to "
+                f"{self.title}{where} from {self.saved:%Y-%m-%d %H:%M}?")
+
+    def load(self) -> Stack:
+        """The recovered stack. Raises FileFormatError naming the file when it cannot be read."""
+        return project.load(self.files.project)
+
+    def discard(self) -> None:
+        """Delete its files and lock for good."""
+        self.files.remove()
+        self.lock.unlock()
+
+    def release(self) -> None:
+        """Leave its files for a later start."""
+        self.lock.unlock()
+
+
+def crashed_sessions(folder: Path) -> list[CrashedSession]:
+    """The sessions in folder nobody owns any more, newest first, each locked by this process.
+
+    Sessions with an unreadable description or no stack are deleted: nothing in them can be
+    recovered.
+    """
+    found = []
+    for files in SessionFiles.all_in(folder):
+        lock = open_lock(files.lock)
+        if not lock.tryLock(0):
+            continue  # its process runs: that window's work, not a crash
+        try:
+            found.append(_session(files, lock, files.read_description()))
+        except (OSError, ValueError, TypeError, KeyError):
+            files.remove()
+            lock.unlock()
+    return sorted(found, key=lambda session: session.saved, reverse=True)
+
+
+def offer_recovery(window: MainWindow) -> bool:
+    """Offer each crashed session in the window's recovery folder until one is recovered.
+
+    Asks through `window.ask_recover(session)`. Declined sessions are deleted; sessions after
+    the recovered one stay for the next start. Returns whether a session was recovered.
+    """
+    sessions = crashed_sessions(window.autosave.files.folder)
+    for index, session in enumerate(sessions):
+        if not window.ask_recover(session):
+            session.discard()
+            continue
+        for later in sessions[index + 1:]:
+            later.release()
+        return _restore(window, session)
+    return False
+
+
+def _restore(window: MainWindow, session: CrashedSession) -> bool:
+    try:
+        stack = session.load()
+    except FileFormatError as err:
+        session.release()
+        window.show_error("Cannot recover", f"{err}; the file stays at {session.files.project}")
+        return False
+    document = window.document
+    document.reset(stack, session.path, session.title)
+    document.undo_stack.resetClean()  # unsaved until the person saves it: the title shows "*"
+    if len(stack):
+        window.stack_view.select(0)
+    if session.input_path is not None and session.input_path.exists():
+        window.open_input(session.input_path)
+    try:
+        window.autosave.save_now()
+    except OSError:
+        session.release()  # this window cannot keep a copy: the old one stays for the next start
+        return True
+    session.discard()  # this window's own session holds the work now
+    return True
+
+
+def _session(files: SessionFiles, lock: QLockFile, description: dict[str, Any]) -> CrashedSession:
+    if not files.project.is_file():
+        raise ValueError(f"{files.project.name} is missing")
+    path, input_path = description.get("path"), description.get("input")
+    return CrashedSession(files, lock, str(description.get("title") or "untitled"),
+                          Path(path) if path else None, Path(input_path) if input_path else None,
+                          datetime.fromtimestamp(float(description["saved"])))
