@@ -3,6 +3,9 @@
 Layers are immutable values, so a layer that is the same object as in the previous run, fed the
 same input, gives the same output: a run reuses the previous run's outputs up to the first layer
 that differs (an edit to the last layer costs only that layer).
+
+A run that would not fit the memory budget (engine.memory_budget) is refused before anything is
+allocated.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from engine.forward import layer_forward
+from engine.memory_budget import check_budget
 from models.analysis import StackReport, analyse
 from models.errors import ConfigError
 from models.stack import Stack
@@ -69,13 +73,19 @@ def prepare_input(stack: Stack, x: np.ndarray) -> np.ndarray:
 
 
 def run(stack: Stack, x: np.ndarray, previous: RunResult | None = None,
-        should_stop: Callable[[], bool] | None = None) -> RunResult:
+        should_stop: Callable[[], bool] | None = None,
+        memory_budget: int | None = None) -> RunResult:
     """Forward x through every layer that can run; weights missing from the stack are filled.
 
-    Raises ConfigError when x does not fit the stack's input, Cancelled when should_stop() turns
+    Raises ConfigError when x does not fit the stack's input or when the kept outputs of x's
+    batch would exceed memory_budget bytes (None: engine.memory_budget.default_budget(), 2 GB
+    unless set) -- both before anything is allocated -- and Cancelled when should_stop() turns
     true between layers. A layer whose settings cannot work stops the run there (see .error).
     """
     report = analyse(stack)
+    x = np.asarray(x)
+    if x.ndim > 0 and tuple(x.shape[1:]) == stack.input.sample_shape:  # else prepare_input refuses
+        check_budget(report, batch=x.shape[0], budget=memory_budget)
     stack = materialise(stack, report)
     x = prepare_input(stack, x)
     outputs: list[np.ndarray | None] = [None] * len(stack.layers)

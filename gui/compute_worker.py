@@ -6,7 +6,8 @@ layers as soon as a newer request is pending (engine.executor.Cancelled). Result
 the UI thread as `finished(version, RunResult)`; one older than the newest posted version is
 dropped here, so receivers never see a stale stack's maps. An input that does not fit (a
 ConfigError) or an unexpected engine failure becomes `failed(version, message)`: the worker never
-dies. `busy(bool)` is true from the first post until no request is left.
+dies. `busy(bool)` is true from the first post until no request is left. A stack whose outputs
+would not fit the memory budget is refused before it runs, as a `failed` with the estimate.
 """
 from __future__ import annotations
 
@@ -45,9 +46,13 @@ class ComputeWorker(QObject):
     failed = Signal(int, str)       # (version, message)
     busy = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None,
+                 memory_budget: int | None = None) -> None:
+        """memory_budget: bytes a run's kept outputs may take (None: the engine's default,
+        engine.memory_budget.default_budget())."""
         super().__init__(parent)
         self._pool = pool or QThreadPool.globalInstance()
+        self._memory_budget = memory_budget
         self._lock = threading.Lock()
         self._pending: Request | None = None
         self._running = False
@@ -93,7 +98,8 @@ class ComputeWorker(QObject):
                     break
             try:
                 result = executor.run(request.stack, request.input, self._previous,
-                                      should_stop=self._superseded)
+                                      should_stop=self._superseded,
+                                      memory_budget=self._memory_budget)
             except Cancelled:
                 continue
             except ConfigError as err:

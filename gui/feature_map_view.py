@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
 
 from engine.executor import RunResult
 from models.stack import Stack
+from gui.explain_receptive_panel import field_overlay
 from gui.mosaic import (Mosaic, TileGrid, layer_maps, layer_mosaic, layer_stats, normalise,
                         thumbnail)
 from gui.theme import colors, mute
@@ -73,20 +74,22 @@ class ThumbnailStrip(QWidget):
         self.group.setExclusive(True)
         self.group.idClicked.connect(self.chosen)
         self.buttons: list[QToolButton] = []
+        # (output, lookup table) each button's thumbnail was drawn from.
+        self._drawn: list[tuple[np.ndarray | None, np.ndarray | None]] = []
 
     def show_layers(self, result: RunResult, lut: np.ndarray) -> None:
-        """Rebuild the buttons for every layer of result: a thumbnail, or none past a failure."""
-        for button in self.buttons:
-            self.group.removeButton(button)
-            button.deleteLater()
-        self.buttons = []
-        for index, (layer, output) in enumerate(zip(result.stack.layers, result.outputs)):
-            button = QToolButton()
-            button.setCheckable(True)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        """A button for every layer of result: a thumbnail, or none past a failure.
+
+        The buttons are rebuilt only when the number of layers changes, and a thumbnail is
+        redrawn only when its output or the colour map is new: after an edit the outputs the
+        engine reused are the same arrays, so most of the strip stays as it is."""
+        layers = list(zip(result.stack.layers, result.outputs))
+        if len(self.buttons) != len(layers):
+            self._rebuild(len(layers))
+        for button, drawn, (layer, output) in zip(self.buttons, self._drawn, layers):
             button.setText(layer.name)
-            button.setAutoRaise(True)
+            if output is not None and drawn[0] is output and drawn[1] is lut:
+                continue
             if output is not None:
                 pixmap = QPixmap.fromImage(colour_image(thumbnail(output[0]), lut))
                 button.setIcon(QIcon(pixmap.scaled(
@@ -94,10 +97,25 @@ class ThumbnailStrip(QWidget):
                     Qt.TransformationMode.FastTransformation)))
                 button.setToolTip(f"{layer.name}: output {tuple(output.shape[1:])}")
             else:
+                button.setIcon(QIcon())
                 button.setToolTip(f"{layer.name}: not computed")
+        self._drawn = [(output, lut) for _layer, output in layers]
+
+    def _rebuild(self, count: int) -> None:
+        for button in self.buttons:
+            self.group.removeButton(button)
+            button.deleteLater()
+        self.buttons = []
+        for index in range(count):
+            button = QToolButton()
+            button.setCheckable(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            button.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+            button.setAutoRaise(True)
             self.group.addButton(button, index)
             self.layout_.insertWidget(index, button)
             self.buttons.append(button)
+        self._drawn = [(None, None)] * count
 
     def mark(self, index: int | None) -> None:
         if index is not None and 0 <= index < len(self.buttons):
@@ -109,7 +127,9 @@ class FeatureMapView(QWidget):
 
     Signals: `layerChosen(index)` when a thumbnail is clicked; `drawn()` after a result (or a
     failure to compute one) is shown; `fitChosen(mode)` when "Fit: resize / crop" changes (the
-    window refits the input: the view only draws).
+    window refits the input: the view only draws); `pixelClicked(layer, channel, position)` when
+    a pixel of a map is clicked (position: (x,), (y, x) or (depth, y, x) in the layer's output).
+    `show_field(mask)` tints a receptive field on the input image.
     Public state tests read: `result`, `layer_index`, `map_item.image`, `message.text()`,
     `channel` (the enlarged channel, or None while the input is shown) and `input_item.image`.
     `input_name` is the caption given to the input (a file name, or "sample").
@@ -117,6 +137,7 @@ class FeatureMapView(QWidget):
     layerChosen = Signal(int)
     drawn = Signal()
     fitChosen = Signal(str)
+    pixelClicked = Signal(int, int, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,6 +203,9 @@ class FeatureMapView(QWidget):
                                                       enableMouse=False)
         self.input_item = pg.ImageItem(axisOrder="row-major")
         self.input_box.addItem(self.input_item)
+        self.field_item = pg.ImageItem(axisOrder="row-major")  # the receptive field's tint
+        self.input_box.addItem(self.field_item)
+        self._field: np.ndarray | None = None
         self.input_caption = mute(QLabel("Input"))
         self.input_caption.setWordWrap(True)
         input_column = QVBoxLayout()
@@ -357,6 +381,26 @@ class FeatureMapView(QWidget):
         self.input_box.autoRange(padding=0)
         shape = "×".join(map(str, sample.shape))
         self.input_caption.setText(f"Input: {self.input_name}\n{shape}")
+        self._draw_field()
+
+    def show_field(self, mask: np.ndarray | None) -> None:
+        """Tint the receptive field `mask` (bool, the input's spatial shape) on the input image,
+        or remove the tint (None). Hidden while a channel is enlarged in the input's place."""
+        self._field = mask
+        self._draw_field()
+
+    def _draw_field(self) -> None:
+        image, mask = self.input_item.image, self._field
+        if mask is not None and mask.ndim == 1 and image is not None:
+            mask = np.repeat(mask[np.newaxis], image.shape[0], axis=0)  # the signal's strip
+        elif mask is not None and mask.ndim == 3:
+            mask = mask[mask.shape[0] // 2]  # the middle slice, as the thumbnail shows
+        if (mask is None or self.channel is not None or image is None
+                or mask.shape != image.shape[:2]):
+            self.field_item.hide()
+            return
+        self.field_item.setImage(field_overlay(mask))
+        self.field_item.show()
 
     def _enlarged_tile(self) -> np.ndarray | None:
         """The chosen channel's tile cut from the drawn mosaic (so it has the tile's contrast),
@@ -371,6 +415,7 @@ class FeatureMapView(QWidget):
         return self.mosaic.image[y:y + grid.tile_h, x:x + grid.tile_w]
 
     def _draw_channel(self, image: np.ndarray) -> None:
+        self.field_item.hide()
         self.input_item.setLookupTable(self._lut)
         self.input_item.setImage(np.ascontiguousarray(image), levels=LEVELS, autoLevels=False)
         self.input_box.setAspectLocked(image.shape[0] > 1)  # a signal's 1 x L row fills the box
@@ -455,24 +500,26 @@ class FeatureMapView(QWidget):
             self._draw_layer(keep_range=False)
 
     def _label_tiles(self, grid: TileGrid) -> None:
+        """Channel numbers on the tiles. Label k always reads "k", so the labels made once are
+        kept and only moved, the ones past the channel count hidden: making and removing text
+        items is most of a redraw's cost when an edit changes the channel count."""
         if grid == self._labelled:
             return
-        for label in self._labels:
-            self.map_box.removeItem(label)
-        self._labels = []
         self._labelled = grid
-        if grid.tile_h == 1 or grid.channels > MAX_LABELS:
-            return
+        shown = 0 if grid.tile_h == 1 or grid.channels > MAX_LABELS else grid.channels
         font = QFont()
         font.setPointSize(7)
-        for k in range(grid.channels):
-            y, x = grid.origin(k)
+        for k in range(len(self._labels), shown):
             label = pg.TextItem(str(k), color=(255, 255, 255), fill=(0, 0, 0, 150),
                                 anchor=(0, 0))
             label.setFont(font)
-            label.setPos(x, y)
             self.map_box.addItem(label)
             self._labels.append(label)
+        for k, label in enumerate(self._labels):
+            label.setVisible(k < shown)
+            if k < shown:
+                y, x = grid.origin(k)
+                label.setPos(x, y)
 
     def _draw_bars(self, values: np.ndarray) -> None:
         self.mosaic = None
@@ -503,7 +550,25 @@ class FeatureMapView(QWidget):
 
     def _clicked(self, event: object) -> None:
         if event.button() == Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            pixel = self.pixel_at(event.scenePos())  # type: ignore[attr-defined]
             self.choose_channel_at(event.scenePos())  # type: ignore[attr-defined]
+            if pixel is not None:
+                self.pixelClicked.emit(self.layer_index, *pixel)
+
+    def pixel_at(self, scene_pos: QPointF) -> tuple[int, tuple[int, ...]] | None:
+        """(channel, position in the layer's output) of the map pixel under scene_pos, or None
+        on a gap or outside the mosaic."""
+        if self.mosaic is None or self.result is None or self.layer_index is None:
+            return None
+        point = self.map_item.mapFromScene(scene_pos)
+        hit = self.mosaic.grid.locate(math.floor(point.y()), math.floor(point.x()))
+        output = self.result.outputs[self.layer_index]
+        if hit is None or output is None:
+            return None
+        channel, y, x = hit
+        if output.ndim == 5:  # the slice shown, clamped as gui.mosaic.layer_maps clamps it
+            return channel, (min(max(self.depth.value(), 0), output.shape[2] - 1), y, x)
+        return channel, ((x,) if output.ndim == 3 else (y, x))
 
     def _hover(self, scene_pos: QPointF) -> None:
         if self.mosaic is None or self._maps is None:

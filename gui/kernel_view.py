@@ -51,6 +51,8 @@ class KernelView(QWidget):
         self.report_error = report_error
         self.layer_index: int | None = None
         self.mosaic: Mosaic | None = None
+        self._shown = True
+        self._stale = False  # a drawing skipped while hidden
 
         self.title = QLabel("No layer selected")
         self.title.setStyleSheet("font-weight: bold;")
@@ -218,21 +220,32 @@ class KernelView(QWidget):
             return
         key, weight = self._layer_weight()  # type: ignore[misc]
         transposed = self._transposed()
-        planes = kernel_planes(weight, transposed)
-        self.mosaic = kernel_mosaic(planes, self.summed.isChecked(), self.per_filter.isChecked(),
-                                    self._aspect())
-        self.map_item.setImage(self.mosaic.image, levels=LEVELS, autoLevels=False)
-        self.map_box.autoRange(padding=0.02)
         filters = np.swapaxes(weight, 0, 1) if transposed else weight
-        self._fill_stats(filters)
-        edges, counts = histogram(weight.ravel())
-        self.hist_item.setData(edges, counts)
-        self.filter_spin.setRange(0, planes.shape[0] - 1)
+        self.filter_spin.setRange(0, filters.shape[0] - 1)
         shape = "×".join(map(str, weight.shape))
         self.title.setText(f"{layer.name} · {layer.spec.type_name} · {key} {shape} · "
                            f"|W| ≤ {float(np.abs(weight).max()):.3g}")
         self.pages.setCurrentWidget(self.body)
         self._set_actions_enabled(True)
+        # The drawing is most of the cost of an edit: while nobody sees it, it waits.
+        self._stale = not self._shown
+        if self._stale:
+            return
+        planes = kernel_planes(weight, transposed)
+        self.mosaic = kernel_mosaic(planes, self.summed.isChecked(), self.per_filter.isChecked(),
+                                    self._aspect())
+        self.map_item.setImage(self.mosaic.image, levels=LEVELS, autoLevels=False)
+        self.map_box.autoRange(padding=0.02)
+        self._fill_stats(filters)
+        edges, counts = histogram(weight.ravel())
+        self.hist_item.setData(edges, counts)
+
+    def set_shown(self, shown: bool) -> None:
+        """Whether a person can see the view (a dock tabbed behind another cannot); a drawing
+        skipped while hidden is made on showing."""
+        self._shown = shown
+        if shown and self._stale:
+            self.redraw()
 
     def _aspect(self) -> float:
         size = self.maps_widget.size()
@@ -240,6 +253,10 @@ class KernelView(QWidget):
 
     def _fill_stats(self, filters: np.ndarray) -> None:
         stats = filter_stats(filters)
+        # ResizeToContents re-measures every column on each setItem (up to hundreds of ms for
+        # 32 filters): fill with fixed columns, then let them fit the contents once.
+        header = self.stats_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.stats_table.setRowCount(len(stats.mean))
         for row in range(len(stats.mean)):
             values = (str(row), *(f"{v[row]:.3f}" for v in (stats.minimum, stats.maximum,
@@ -248,6 +265,7 @@ class KernelView(QWidget):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.stats_table.setItem(row, col, item)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.stats_table.resizeRowsToContents()
 
     def _show_message(self, text: str) -> None:

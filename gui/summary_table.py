@@ -80,6 +80,10 @@ class SummaryTable(QTableWidget):
         self.show_report(document.stack, document.report)
 
     def show_report(self, _stack: Stack, report: StackReport) -> None:
+        # ResizeToContents re-measures every column on each setItem (tens of ms per edit): fill
+        # with fixed columns, then let them fit the contents once.
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.setRowCount(len(report.layers) + 1)
         for row, layer in enumerate(report.layers):
             self._fill(row, row_texts(layer), error=layer.error is not None,
@@ -88,6 +92,7 @@ class SummaryTable(QTableWidget):
                   f"{report.total_params:,}", human_count(report.total_macs), "",
                   human_bytes(report.total_activation_bytes), "")
         self._fill(len(report.layers), totals, bold=True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
     def _fill(self, row: int, texts: tuple[str, ...], *, error: bool = False,
               waiting: bool = False, bold: bool = False) -> None:

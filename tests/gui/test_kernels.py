@@ -3,6 +3,7 @@ through the document (undoable) and recompute the feature maps."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from models.kernel_presets import preset_kernel
 
@@ -15,6 +16,13 @@ def wait_drawn(qtbot, window) -> None:
     view = window.feature_view
     qtbot.waitUntil(lambda: view.result is not None and view.result.stack.layers
                     == window.document.stack.layers and not view.busy.isVisible(), timeout=10000)
+
+
+@pytest.fixture(autouse=True)
+def kernels_shown(qtbot, window) -> None:
+    """Bring the Kernels dock forward: tabbed behind Summary it does not draw."""
+    window.kernels_dock.raise_()
+    qtbot.waitUntil(lambda: not window.kernel_view.visibleRegion().isEmpty())
 
 
 def weight(window, index: int = CONV1) -> np.ndarray:
@@ -157,3 +165,19 @@ def test_block_tensors_are_chosen_and_1d_kernels_are_strips(qtbot, window):
                                w[2, 1] / np.abs(w).max(), atol=1e-6)
     kv.apply_all_action.trigger()
     assert len(window.errors) == 1 and "2D" in window.errors[0]
+
+
+def test_a_hidden_kernels_dock_draws_when_shown_and_its_edits_still_apply(qtbot, window):
+    window.summary_dock.raise_()
+    qtbot.waitUntil(lambda: window.kernel_view.visibleRegion().isEmpty())
+    kv = window.kernel_view
+    window.stack_view.select(CONV1)
+    drawn_before = kv.mosaic
+    window.stack_view.select(3)  # conv2: nobody sees the dock, so nothing is drawn
+    assert kv.mosaic is drawn_before
+    kv.seed.setValue(kv.seed.value() + 1)
+    kv.reinit_action.trigger()  # the Weights menu acts on the selected layer all the same
+    assert window.document.undo_stack.undoText().startswith("Re-initialise conv2")
+    window.kernels_dock.raise_()
+    qtbot.waitUntil(lambda: kv.mosaic is not drawn_before)
+    assert kv.mosaic.grid.channels == weight(window, 3).shape[0] * weight(window, 3).shape[1]
