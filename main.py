@@ -156,6 +156,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from engine.onnx_export import save_model
+    _check_writable(args.output)
     stack = _runnable(_load_stack(args.file))
     save_model(stack, args.output, opset=args.opset)
     print(f"wrote {args.output}: {len(stack.layers)} layers, opset {args.opset}")
@@ -175,6 +176,9 @@ def _export(args: argparse.Namespace) -> int:
 def _infer(args: argparse.Namespace) -> int:
     from engine.input_files import load_input
     from models.stack import InputSpec
+    _check_writable(args.output)
+    if args.layers is not None and Path(args.layers).exists() and not Path(args.layers).is_dir():
+        raise ConfigError(f"--layers {args.layers} is a file; give a folder for the layer outputs")
     stack = _load_stack(args.file)
     x = load_input(args.input, stack.input)
     if x.shape[0] != stack.input.batch:
@@ -182,8 +186,11 @@ def _infer(args: argparse.Namespace) -> int:
     if args.engine == "numpy":
         if args.provider is not None:
             raise ConfigError("--provider chooses onnxruntime's device; add --engine onnxruntime")
+        import numpy as np
+
         from engine.executor import run
-        result = run(stack, x)
+        with np.errstate(all="ignore"):  # NaN and overflow are reported below, once, by layer
+            result = run(stack, x)
         if result.error is not None:
             raise result.error
         outputs, seconds, ran_on = result.outputs, sum(result.seconds), "the NumPy engine"
@@ -196,6 +203,9 @@ def _infer(args: argparse.Namespace) -> int:
     _save_array(Path(args.output), outputs[-1])
     print(f"wrote {args.output}: shape {tuple(outputs[-1].shape)}, by {ran_on} in "
           f"{seconds * 1e3:.2f} ms")
+    warning = _nonfinite_warning(stack, x, outputs, args)
+    if warning is not None:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if args.layers is not None:
         directory = Path(args.layers)
         directory.mkdir(parents=True, exist_ok=True)
@@ -210,11 +220,32 @@ def _infer(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from engine.benchmark import benchmark, format_report, report_json
+    from engine.memory_budget import check_budget
     from engine.verify import random_input
-    stack = _runnable(_load_stack(args.file, args.input_shape))
+    from models.analysis import analyse
+    stack = _load_stack(args.file, args.input_shape)
+    check_budget(analyse(stack))  # before the weights and the input are drawn
+    stack = _runnable(stack)
     report = benchmark(stack, random_input(stack))
     print(json.dumps(report_json(report), indent=2) if args.json else format_report(report))
     return 0
+
+
+def _nonfinite_warning(stack: Stack, x: np.ndarray, outputs: list[np.ndarray],
+                       args: argparse.Namespace) -> str | None:
+    """Where NaN or infinite values start in the run, or None. onnxruntime without --layers
+    gives only the final output: when it, or x, is not finite, every layer's is fetched to
+    find the first."""
+    import numpy as np
+
+    from engine.nonfinite import nonfinite_warning
+    names = [layer.name for layer in stack.layers]
+    if len(outputs) != len(names):
+        if np.isfinite(outputs[-1]).all() and np.isfinite(x).all():
+            return None
+        from engine.ort_runner import OrtRunner
+        outputs = OrtRunner().run(stack, x, args.provider or "auto", layer_outputs=True).outputs
+    return nonfinite_warning(x, outputs, names)
 
 
 # Shared steps.
@@ -266,6 +297,17 @@ def _runnable(stack: Stack) -> Stack:
     if report.first_error is not None:
         raise report.first_error
     return materialise(stack, report)
+
+
+def _check_writable(output: str) -> None:
+    """Refuse, before any work, an output path whose folder is missing or that is a folder."""
+    path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"the output {output} is a folder; give a file name inside it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {output}: the folder {folder} does not exist; create it "
+                          f"first")
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:

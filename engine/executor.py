@@ -50,13 +50,6 @@ class RunResult:
     def output(self) -> np.ndarray | None:
         return self.outputs[-1] if self.outputs else self.input
 
-    def first_nonfinite(self) -> int | None:
-        """Index of the first layer whose output holds NaN or infinity, or None."""
-        for i, out in enumerate(self.outputs):
-            if out is not None and not np.isfinite(out).all():
-                return i
-        return None
-
 
 def prepare_input(stack: Stack, x: np.ndarray) -> np.ndarray:
     """x as float32 (N, C, *spatial) matching the stack's input; raises ConfigError otherwise."""

@@ -2,21 +2,31 @@
 
 Every loader returns float32 (N, C, *spatial) that fits the stack's input spec (N = 1 except for
 a batched .npy), or raises ConfigError/FileFormatError with the file's name and what to change.
-- .npy: the array as it is (values untouched), with a batch axis added to a single sample.
+- .npy: the array as it is (values untouched, integers and floats of any width converted to
+  float32), with a batch axis added to a single sample. Its header is checked before any data is
+  read: pickled (object), complex, bool, text and structured arrays, truncated files and arrays
+  of more than MAX_SAMPLES values are refused. NaN and infinite values are kept (a run reports
+  them; float64 values beyond float32's range become infinite).
 - .png/.jpg/.jpeg/.bmp: values scaled to [0, 1] (16-bit images by 65535), converted to the
-  stack's channels (1 = grey, 3 = RGB, 4 = RGBA), resized or centre-cropped to its size.
+  stack's channels (1 = grey, 3 = RGB, 4 = RGBA), resized or centre-cropped to its size. An
+  image of more than MAX_PIXELS is refused (ImageTooLarge) before decoding, unless `downscale`
+  asks for it reduced while decoding (engine.image_downscale) to at most DOWNSCALED_PIXELS.
 - .csv: one column per channel, one row per step (a single row is one channel).
 - .wav: samples scaled to [-1, 1], one channel per audio channel.
 A signal whose channels differ from the stack's is averaged to one channel when the stack has one.
 """
 from __future__ import annotations
 
+import math
 import os
+import warnings
 import wave
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
+from engine.image_downscale import read_reduced
 from models.errors import ConfigError, FileFormatError
 from models.stack import InputSpec
 
@@ -27,21 +37,41 @@ FIT_MODES = ("resize", "crop")
 # Refuse what would take gigabytes once decoded, before decoding it (a "decompression bomb").
 MAX_PIXELS = 100_000_000
 MAX_SAMPLES = 100_000_000
+DOWNSCALED_PIXELS = 4_000_000  # a downscaled image: plenty for any stack's input
+# numpy's kinds of real numbers: signed and unsigned integers, floats.
+REAL_KINDS = "iuf"
 # ITU-R 601-2 luma, the weights Pillow's "L" conversion uses.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def load_input(path: str | os.PathLike[str], input_spec: InputSpec, mode: str = "resize"
-               ) -> np.ndarray:
+class ImageTooLarge(FileFormatError):
+    """An image of more than MAX_PIXELS, refused before decoding; reading it again with
+    downscale=True reduces it while decoding. size: (width, height) in pixels."""
+
+    def __init__(self, name: str, size: tuple[int, int]) -> None:
+        width, height = size
+        super().__init__(f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} "
+                         f"megapixels), more than the {MAX_PIXELS // 1_000_000} megapixels "
+                         f"ConvScope decodes whole; downscale it while opening it in the app, or "
+                         f"save it smaller first")
+        self.size = size
+
+
+def load_input(path: str | os.PathLike[str], input_spec: InputSpec, mode: str = "resize",
+               downscale: bool = False) -> np.ndarray:
     """The input stored in the file, as float32 (N, C, *spatial) fitting input_spec.
 
     mode: "resize" stretches an image or signal to the input's size; "crop" keeps its scale and
     cuts the centre out (scaling up first only when it is smaller than the input).
+    downscale: read an image of more than MAX_PIXELS reduced (see the module docstring) instead
+    of raising ImageTooLarge.
     """
     if mode not in FIT_MODES:
         raise ConfigError(f"fit mode must be resize or crop, got {mode!r}", field="mode")
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise FileFormatError(f"{path.name} is a folder, not an input file")
     if suffix not in SUFFIXES:
         raise FileFormatError(f"{path.name}: cannot read {suffix or 'files without a suffix'} "
                               f"as an input; use one of {', '.join(SUFFIXES)}")
@@ -50,27 +80,24 @@ def load_input(path: str | os.PathLike[str], input_spec: InputSpec, mode: str = 
     if suffix == ".npy":
         return load_array(path, input_spec)
     if suffix in IMAGE_SUFFIXES:
-        return load_image(path, input_spec, mode)
+        return load_image(path, input_spec, mode, downscale)
     signal = _read_csv(path) if suffix == ".csv" else _read_wav(path)
     return _fit_signal(signal, input_spec, mode, path.name)
 
 
-def native_shape(path: str | os.PathLike[str]) -> tuple[int, ...]:
+def native_shape(path: str | os.PathLike[str], downscale: bool = False) -> tuple[int, ...]:
     """(C, *spatial) of the input as the file stores it, for an input spec that takes it as is.
 
     A .npy of 5 axes, or of 4 whose first is 1, is read as (N, C, *spatial); images give their
-    bands (grey 1, RGB 3, RGBA 4) and (H, W); signals their channels and length. Raises
-    FileFormatError like load_input.
+    bands (grey 1, RGB 3, RGBA 4) and (H, W), downscaled as load_input would; signals their
+    channels and length. Raises FileFormatError like load_input.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES or not path.is_file():
         raise FileFormatError(f"{path.name}: not an input file ConvScope reads")
     if suffix == ".npy":
-        try:
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-        except (ValueError, OSError, EOFError) as err:
-            raise FileFormatError(f"{path.name} is not a readable .npy array ({err})") from None
+        shape = _npy_header(path)[0]
         if len(shape) == 5 or (len(shape) == 4 and shape[0] == 1):
             shape = shape[1:]
         if not 1 <= len(shape) <= 4 or 0 in shape:
@@ -78,22 +105,19 @@ def native_shape(path: str | os.PathLike[str]) -> tuple[int, ...]:
                                   f"(C, *spatial) with up to 3 spatial axes")
         return tuple(int(d) for d in shape)
     if suffix in IMAGE_SUFFIXES:
-        return tuple(_read_image(path).shape)
+        return tuple(_read_image(path, downscale).shape)
     signal = _read_csv(path) if suffix == ".csv" else _read_wav(path)
     return tuple(signal.shape)
 
 
 def load_array(path: Path, input_spec: InputSpec) -> np.ndarray:
     """A .npy of shape (C, *spatial) or (N, C, *spatial) with real values, as float32."""
+    _npy_header(path)  # refuses what np.load must not be given, before reading any data
     try:
+        # allow_pickle=False: an object array would unpickle, which runs code from the file.
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        # Object arrays need pickle, which would run code from the file: refuse them too.
         raise FileFormatError(f"{path.name} is not a readable .npy array ({err})") from None
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number) \
-            or np.iscomplexobj(array):
-        raise FileFormatError(f"{path.name} holds {array.dtype} values; an input must hold real "
-                              f"numbers")
     want = input_spec.sample_shape
     if array.shape == want:
         array = array[np.newaxis]
@@ -102,34 +126,86 @@ def load_array(path: Path, input_spec: InputSpec) -> np.ndarray:
                           f"expects ({', '.join(map(str, want))}) or (N, "
                           f"{', '.join(map(str, want))}); save the array in that shape or change "
                           f"the stack's input", field="input")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range: infinite, reported later
+        return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def load_image(path: Path, input_spec: InputSpec, mode: str = "resize") -> np.ndarray:
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from a .npy file's header, read without touching its data; raises
+    FileFormatError when the file is not a .npy array of real numbers that is whole and of at
+    most MAX_SAMPLES values."""
+    name = path.name
+    try:
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(file)
+            else:
+                raise FileFormatError(f"{name} is a .npy file of format version "
+                                      f"{'.'.join(map(str, version))}, which holds text or "
+                                      f"structured data; save a plain array of numbers")
+            data_start = file.tell()
+    except OSError as err:
+        raise FileFormatError(f"cannot read {name}: {err.strerror or err}") from None
+    except (ValueError, SyntaxError, TokenError, EOFError) as err:
+        raise FileFormatError(f"{name} is not a .npy array, or its header is damaged ({err})"
+                              ) from None
+    if dtype.kind not in REAL_KINDS:
+        # Refused before reading: object arrays would need pickle, which runs code.
+        raise FileFormatError(f"{name} holds {dtype} values; an input must hold real numbers "
+                              f"(integers or floats)")
+    if any(d < 0 for d in shape):
+        raise FileFormatError(f"{name} has a damaged header (shape {shape})")
+    count = math.prod(shape)
+    if count == 0:
+        raise FileFormatError(f"{name} holds an array of shape {shape}, which has no values")
+    if count > MAX_SAMPLES:
+        raise FileFormatError(f"{name} holds {count:,} values, more than the {MAX_SAMPLES:,} "
+                              f"ConvScope reads as an input; save a smaller array")
+    have = path.stat().st_size - data_start
+    if have < count * dtype.itemsize:
+        raise FileFormatError(f"{name} is truncated: its header promises {count:,} {dtype} "
+                              f"values ({count * dtype.itemsize:,} bytes) but it holds {have:,} "
+                              f"bytes of data")
+    return tuple(int(d) for d in shape), dtype
+
+
+def load_image(path: Path, input_spec: InputSpec, mode: str = "resize", downscale: bool = False
+               ) -> np.ndarray:
     """An image as float32 (1, C, H, W) in [0, 1] for a 2D stack (see the module docstring)."""
     if len(input_spec.spatial) != 2:
         raise ConfigError(f"{path.name} is an image, but the stack's input has "
                           f"{len(input_spec.spatial)} spatial axes; use a .npy array instead",
                           field="input")
-    channels = _convert_channels(_read_image(path), input_spec.channels, path.name)
+    channels = _convert_channels(_read_image(path, downscale), input_spec.channels, path.name)
     return _fit_image(channels, input_spec.spatial, mode)[np.newaxis]
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """The image's (bands, H, W) in [0, 1]; refuses images too large to decode safely."""
+def _read_image(path: Path, downscale: bool = False) -> np.ndarray:
+    """The image's (bands, H, W) in [0, 1]; an image of more than MAX_PIXELS raises
+    ImageTooLarge from its header alone, or is reduced while decoding when downscale is true."""
     from PIL import Image, UnidentifiedImageError  # Pillow costs startup time: load on use
+    # Image.open only reads the header; MAX_PIXELS is checked against it before any decoding.
+    # Pillow's own bomb check would refuse first, before the size is known to offer a downscale.
+    Image.MAX_IMAGE_PIXELS = None
+    if path.stat().st_size == 0:
+        raise FileFormatError(f"{path.name} is empty; it is not an image")
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise FileFormatError(f"{path.name} is {width}x{height} pixels, more than the "
-                                      f"{MAX_PIXELS // 1_000_000} megapixels ConvScope reads; "
-                                      f"scale it down first")
-            return _image_bands(image)
+            if width * height <= MAX_PIXELS:
+                return _image_bands(image)
+        if not downscale:
+            raise ImageTooLarge(path.name, (width, height))
+        return read_reduced(path, DOWNSCALED_PIXELS, _image_bands)
     except FileFormatError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
-            ValueError) as err:
+    except UnidentifiedImageError:
+        raise FileFormatError(f"{path.name} is not an image ConvScope can read (PNG, JPEG or BMP)"
+                              ) from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise FileFormatError(f"{path.name} is not a readable image ({err})") from None
 
 
@@ -199,7 +275,10 @@ def _resample(bands: np.ndarray, height: int, width: int) -> np.ndarray:
 def _read_csv(path: Path) -> np.ndarray:
     """(C, L): one column per channel, one row per step; a single row is one channel."""
     try:
-        values = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+        with warnings.catch_warnings():
+            # An empty file warns before returning nothing: it is refused just below instead.
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
     except ValueError as err:
         raise FileFormatError(f"{path.name} is not a table of numbers ({err})") from None
     if values.size == 0:

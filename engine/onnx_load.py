@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper, version_converter
@@ -28,10 +29,13 @@ def load_supported(source: Source) -> tuple[onnx.ModelProto, int, str]:
     supported inference-mode ops, upgraded to TARGET_OPSET where the converter can.
 
     Raises FileFormatError for missing, empty, truncated or non-ONNX files, external data outside
-    the model's folder, unsupported ops (listed with their nodes) and training-mode nodes.
+    the model's folder, weights that are damaged or hold NaN or infinite values, opsets newer
+    than the installed onnx knows, unsupported ops (listed with their nodes) and training-mode
+    nodes.
     """
     model, label, folder = _load(source)
     _load_external_data(model, label, folder)
+    _check_tensors(model, label)
     opset = _default_opset(model, label)
     _refuse_unsupported(model.graph, label)
     _refuse_training(model.graph, opset, label)
@@ -101,9 +105,39 @@ def _load_external_data(model: onnx.ModelProto, label: str, folder: Path | None)
         raise FileFormatError(f"{label}: cannot read its external data: {err}") from None
 
 
+def _check_tensors(model: onnx.ModelProto, label: str) -> None:
+    """Refuse weights whose data does not match their shape, or that hold NaN or infinity.
+
+    Both would otherwise surface later as a crash, or as a project that cannot be opened again
+    (project files refuse non-finite weights)."""
+    users: dict[str, str] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            users.setdefault(name, f"{node.op_type} node {node.name or 'unnamed'!r}")
+    tensors = [(t, users.get(t.name, "no node")) for t in model.graph.initializer]
+    tensors += [(a.t, f"Constant node {n.name or 'unnamed'!r}") for n in model.graph.node
+                for a in n.attribute if a.HasField("t")]
+    for tensor, user in tensors:
+        where = f"{label}: the weight {tensor.name!r} (used by {user})"
+        try:
+            values = numpy_helper.to_array(tensor)
+        except (ValueError, TypeError, KeyError) as err:
+            raise FileFormatError(f"{where} is damaged: its data does not fit its shape "
+                                  f"{list(tensor.dims)} ({err})") from None
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad = int(values.size - np.isfinite(values).sum())
+            raise FileFormatError(f"{where} holds {bad:,} NaN or infinite value"
+                                  f"{'' if bad == 1 else 's'}; ConvScope opens only finite weights")
+
+
 def _default_opset(model: onnx.ModelProto, label: str) -> int:
+    newest = onnx.defs.onnx_opset_version()
     for entry in model.opset_import:
         if entry.domain in _DOMAINS:
+            if entry.version > newest:
+                raise FileFormatError(f"{label} uses ONNX opset {entry.version}, newer than the "
+                                      f"{newest} the installed onnx package knows; update onnx "
+                                      f"or export the model at opset {newest} or lower")
             return int(entry.version)
     raise FileFormatError(f"{label} imports no standard ONNX opset")
 

@@ -15,7 +15,9 @@ from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, 
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QVBoxLayout, QWidget)
 
-from engine.input_files import SUFFIXES as INPUT_SUFFIXES, native_shape
+from engine.executor import RunResult
+from engine.input_files import SUFFIXES as INPUT_SUFFIXES, ImageTooLarge, native_shape
+from engine.nonfinite import nonfinite_warning
 from gui.autosave import Autosaver, app_data_folder
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
@@ -130,6 +132,8 @@ class MainWindow(QMainWindow):
         self._input: np.ndarray | None = None
         self._input_shape: tuple[int, ...] | None = None  # the sample shape _input was fitted to
         self.fit_mode = "resize"  # how images and signals meet the input size: resize or crop
+        self._downscale_input = False  # whether the opened input is an image read downscaled
+        self._nonfinite_message = ""  # the status message _report_nonfinite shows, if any
         # Unsaved work is copied to a recovery file (gui.autosave); a later start offers it back.
         self.autosave = Autosaver(self.document, app_data_folder(self.settings) / "recovery",
                                   lambda: self._input_path, self)
@@ -174,6 +178,7 @@ class MainWindow(QMainWindow):
             lambda path: self.feature_view.select_layer(None if path is None else path[0]))
         self.feature_view.layerChosen.connect(self.stack_view.select)
         self.compute.finished.connect(lambda _version, result: self.feature_view.show_result(result))
+        self.compute.finished.connect(lambda _version, result: self._report_nonfinite(result))
         self.compute.failed.connect(lambda _version, message: self.feature_view.show_failure(message))
         self.compute.busy.connect(self.feature_view.set_busy)
         self.feature_view.fitChosen.connect(self.set_fit_mode)
@@ -186,6 +191,7 @@ class MainWindow(QMainWindow):
         self.kernels_dock = self._dock("Kernels", self.kernel_view,
                                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.summary_dock, self.kernels_dock)
+        self.kernels_dock.visibilityChanged.connect(self.kernel_view.set_shown)
         self.summary_dock.raise_()
         self.stack_view.pathSelected.connect(
             lambda path: self.kernel_view.select_layer(None if path is None else path[0]))
@@ -353,6 +359,14 @@ class MainWindow(QMainWindow):
                                     f"{self.document.display_name}?", buttons,
                                     QMessageBox.StandardButton.Save)
 
+    def ask_downscale(self, message: str) -> bool:
+        """Whether to read an image too large to decode whole reduced instead (tests replace
+        this); message says how large it is."""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = QMessageBox.question(self, APP_NAME, f"{message}.\n\nDownscale it while "
+                                      f"reading it?", buttons)
+        return answer == QMessageBox.StandardButton.Yes
+
     def ask_recover(self, session: CrashedSession) -> bool:
         """Whether to recover a crashed session's work; No deletes it (tests replace this)."""
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
@@ -398,13 +412,16 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        """Open a project or .onnx file; on failure show why and keep the current stack."""
-        if not self.maybe_save():
-            return False
+        """Open a project or .onnx file; on failure show why and keep the current stack.
+
+        The file is read before asking about unsaved changes, so a file that cannot open
+        never costs the person a decision."""
         try:
             stack = load_stack(path)
         except ConfigError as err:
             self.show_error("Cannot open file", str(err))
+            return False
+        if not self.maybe_save():
             return False
         is_project = Path(path).suffix.lower() != ".onnx"
         # An imported model saves as a new project, never over the .onnx file.
@@ -450,11 +467,19 @@ class MainWindow(QMainWindow):
     def open_input(self, path: str | Path) -> bool:
         """Feed the feature maps from a file; on failure show why and keep the current input."""
         input_spec = self.document.stack.input
+        downscale = False
         try:
-            x = load_user_input(path, input_spec, self.fit_mode)
+            try:
+                x = load_user_input(path, input_spec, self.fit_mode)
+            except ImageTooLarge as err:
+                if not self.ask_downscale(str(err)):
+                    return False
+                downscale = True
+                x = load_user_input(path, input_spec, self.fit_mode, downscale=True)
         except ConfigError as err:
             self.show_error("Cannot open input", str(err))
             return False
+        self._downscale_input = downscale  # refits read the file the same way
         self._set_input(Path(path), x, input_spec.sample_shape)
         self.compute_maps()
         return True
@@ -471,7 +496,7 @@ class MainWindow(QMainWindow):
             self.show_error("No input file", "Open an input file first (File > Open input...).")
             return
         try:
-            shape = native_shape(self._input_path)
+            shape = native_shape(self._input_path, downscale=self._downscale_input)
             batch = self.document.stack.input.batch
             self.document.set_input(InputSpec(shape[0], shape[1:], batch), "input from file")
         except ConfigError as err:
@@ -499,7 +524,8 @@ class MainWindow(QMainWindow):
         if self._input_path is not None:
             try:
                 self._set_input(self._input_path,
-                                load_user_input(self._input_path, stack.input, self.fit_mode),
+                                load_user_input(self._input_path, stack.input, self.fit_mode,
+                                                self._downscale_input),
                                 shape)
                 return self._input
             except ConfigError as err:
@@ -511,6 +537,18 @@ class MainWindow(QMainWindow):
         self._input_path, self._input, self._input_shape = path, x, shape
         shown = path if path is not None else sample_path(self.document.stack.input)
         self.feature_view.input_name = input_caption(shown, path is None, self.fit_mode)
+
+    def _report_nonfinite(self, result: RunResult) -> None:
+        """Keep a status message naming where NaN or infinite values start while a result holds
+        any; remove it with the first result that holds none."""
+        warning = nonfinite_warning(result.input, result.outputs,
+                                    [layer.name for layer in result.stack.layers])
+        bar = self.statusBar()
+        if warning is not None:
+            self._nonfinite_message = warning[0].upper() + warning[1:]
+            bar.showMessage(self._nonfinite_message)
+        elif self._nonfinite_message and bar.currentMessage() == self._nonfinite_message:
+            bar.clearMessage()
 
     # ---- settings -----------------------------------------------------------------------------
     def recent_files(self) -> list[str]:

@@ -61,13 +61,16 @@ def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg", ".npy"))
 
 
-def load_user_input(path: str | Path, input_spec: InputSpec, mode: str = "resize") -> np.ndarray:
+def load_user_input(path: str | Path, input_spec: InputSpec, mode: str = "resize",
+                    downscale: bool = False) -> np.ndarray:
     """A file the person chose, through engine.input_files.load_input: images and signals
-    resized or centre-cropped by mode, arrays taken as they are.
+    resized or centre-cropped by mode, arrays taken as they are; downscale reads an image too
+    large to decode whole reduced (the person is asked first).
 
-    Raises ConfigError or FileFormatError saying why the file cannot feed this stack.
+    Raises ConfigError or FileFormatError saying why the file cannot feed this stack
+    (engine.input_files.ImageTooLarge for such an image when downscale is false).
     """
-    return load_input(path, input_spec, mode=mode)
+    return load_input(path, input_spec, mode=mode, downscale=downscale)
 
 
 def input_caption(path: Path, sample: bool, mode: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from models.analysis import analyse
 from models.atomic import write_atomic
 from models.errors import ConfigError, FileFormatError
 from models.layers import LayerSpec
@@ -57,7 +58,10 @@ def load(path: str | os.PathLike[str]) -> Stack:
     """Read a project file. Raises FileFormatError with the file's name and what is wrong."""
     name = Path(path).name
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        # utf-8-sig: a byte-order mark, as some editors add, is not part of the JSON.
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except IsADirectoryError:
+        raise FileFormatError(f"{name} is a folder, not a ConvScope project") from None
     except OSError as err:
         raise FileFormatError(f"cannot read {name}: {err.strerror or err}") from None
     except UnicodeDecodeError:
@@ -73,15 +77,20 @@ def from_json(text: str) -> Stack:
     if not text.strip():
         raise FileFormatError("the file is empty")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as err:
         raise FileFormatError(f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
                               f"the file may be truncated") from None
+    except RecursionError:
+        raise FileFormatError("its JSON is nested too deeply to be a ConvScope project") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise FileFormatError("not a ConvScope project (no \"format\": \"convscope-project\")")
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise FileFormatError("the project has no version number")
+    if version < 1:
+        raise FileFormatError(f"the project has version {version}, but versions start at 1; the "
+                              f"file is damaged")
     if version > VERSION:
         raise FileFormatError(f"the project is version {version}, written by a newer ConvScope; "
                               f"this one reads up to version {VERSION}: update ConvScope")
@@ -93,6 +102,24 @@ def from_json(text: str) -> Stack:
         raise FileFormatError(str(err), field=err.field) from None
     except (TypeError, ValueError, KeyError, AttributeError) as err:
         raise FileFormatError(f"malformed project: {err}") from None
+
+
+# Far beyond any real size or seed, and small enough that the arithmetic stays exact and finite.
+MAX_INT_DIGITS = 18
+
+
+def _bounded_int(text: str) -> int:
+    """An integer of the file; refuses ones too long to be a size, as they only come from damage
+    (Python's ints are unbounded, and the arithmetic on them would overflow floats)."""
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise FileFormatError(f"it holds the number {text[:12]}... ({len(text)} digits), larger "
+                              f"than any setting can be; the file is damaged")
+    return int(text)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise FileFormatError(f"it holds {name}, which is not a number a setting can take (and not "
+                          f"valid JSON); the file is damaged")
 
 
 def _stack(doc: dict[str, Any]) -> Stack:
@@ -115,13 +142,36 @@ def _stack(doc: dict[str, Any]) -> Stack:
             raise FileFormatError(f"layer {i + 1} ({name}): {err.reason}", field=err.field) from None
         arrays = _typed(weights.get(name, {}), dict, f"weights of {name}")
         layers.append(Layer(name, spec, {k: _decode(v, f"{name}.{k}") for k, v in arrays.items()}))
-    return Stack(input=input_spec, seed=seed).with_layers(layers)
+    stray = sorted(set(weights) - {layer.name for layer in layers})
+    if stray:
+        raise FileFormatError(f"it holds weights for {stray[0]!r}, but no layer has that name")
+    stack = Stack(input=input_spec, seed=seed).with_layers(layers)
+    _check_weight_shapes(stack)
+    return stack
+
+
+def _check_weight_shapes(stack: Stack) -> None:
+    """Refuse stored weights that do not fit their layer: filling them with defaults instead
+    would silently replace the file's numbers. Layers whose settings cannot work are not checked
+    (their shapes are unknown, and they are kept as they are until edited)."""
+    for layer, layer_report in zip(stack.layers, analyse(stack).layers):
+        if layer_report.info is None:
+            continue
+        shapes = layer_report.info.weight_shapes
+        for key, array in layer.weights.items():
+            where = f"weight {layer.name}.{key}"
+            if key not in shapes:
+                raise FileFormatError(f"{where} is not a weight of {layer.spec.type_name} "
+                                      f"{layer.name!r}, which has {', '.join(shapes) or 'none'}")
+            if array.shape != shapes[key]:
+                raise FileFormatError(f"{where} has shape {array.shape}, but {layer.spec.type_name} "
+                                      f"{layer.name!r} needs {shapes[key]}")
 
 
 def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
-        raise FileFormatError(f"{where} must be a{'n' if kind is list else ''} "
-                              f"{'array' if kind is list else 'object'}, got {type(value).__name__}")
+        raise FileFormatError(f"{where} must be an {'array' if kind is list else 'object'}, "
+                              f"got {type(value).__name__}")
     return value
 
 
