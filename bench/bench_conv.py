@@ -5,10 +5,14 @@ old BLAS kernels; unset them for benchmarks only):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/bench_conv.py
 
-Prints, per case, the best of 5 timed runs after a warm-up (two rounds) for:
-our ``conv``, onnxruntime's CPU Conv (one node, intra_op_num_threads = cpu
-count), and a NumPy float32 matmul with the same FLOP count; plus GFLOP/s and
-the ratio ours / onnxruntime. Reports figures only; nothing is asserted.
+Prints, per case, the median of interleaved timed rounds (ours, onnxruntime,
+matmul, ours, ...) after a warm-up, for: our ``conv``, onnxruntime's CPU Conv
+(one node, intra_op_num_threads = the engine's worker count), and a NumPy
+float32 matmul with the same FLOP count; plus GFLOP/s, ours as a percentage
+of the matmul's, and the ratio ours / onnxruntime. The cases are the
+convolutions of the VGG block (the 3x3 64- and 128-channel ones take the
+Winograd path), a dilated one (blocked im2col) and MobileNet's depthwise one.
+Reports figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,28 +34,28 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
 
 from engine.ops import conv  # noqa: E402
+from engine.ops._parallel import num_workers  # noqa: E402
 
-REPEATS = 5
+ROUNDS = 7
+# Pause before each timed call: onnxruntime's pool threads spin for a while
+# after a run, and OpenBLAS's (after the threaded matmul) for up to ~0.1 s;
+# either would take a core from whatever runs next.
+SETTLE_S = 0.25
 
 
-def best_times(fns, repeats: int = REPEATS, rounds: int = 2) -> list[float]:
-    """Best wall time of each function: ``rounds`` rounds, in each of which
-    every function gets a warm-up and then ``repeats`` consecutive timed runs.
-
-    Each function runs in its own consecutive batch because onnxruntime's
-    threads keep spinning for a while after a run and would slow whatever runs
-    right after them; the rounds give each function more than one chance at a
-    quiet moment (this is a shared VM).
-    """
-    best = [float("inf")] * len(fns)
+def median_times(fns, rounds: int = ROUNDS) -> list[float]:
+    """Median wall time of each function over ``rounds`` interleaved rounds
+    (one call of each function per round), after one warm-up call each."""
+    for fn in fns:
+        fn()  # warm-up: page faults, thread pools, BLAS buffers
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for i, fn in enumerate(fns):
-            fn()  # warm-up: page faults, thread pools, BLAS buffers
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                best[i] = min(best[i], time.perf_counter() - start)
-    return best
+            time.sleep(SETTLE_S)
+            start = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def ort_session(w: np.ndarray, b: np.ndarray, x_shape, attrs) -> ort.InferenceSession:
@@ -64,7 +69,7 @@ def ort_session(w: np.ndarray, b: np.ndarray, x_shape, attrs) -> ort.InferenceSe
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = num_workers()
     return ort.InferenceSession(model.SerializeToString(), options,
                                 providers=["CPUExecutionProvider"])
 
@@ -80,52 +85,61 @@ def matmul_same_flops(flops: float):
 
 
 CASES = [
-    # name, x shape, w shape, group
-    ("conv 3x3 64->64", (4, 64, 224, 224), (64, 64, 3, 3), 1),
-    ("depthwise 3x3 64", (4, 64, 112, 112), (64, 1, 3, 3), 64),
+    # name, x shape, w shape, group, dilation (pads = dilation: same size)
+    ("VGG conv1 3->64", (4, 3, 224, 224), (64, 3, 3, 3), 1, 1),
+    ("VGG conv2 64->64", (4, 64, 224, 224), (64, 64, 3, 3), 1, 1),
+    ("VGG conv3 64->128", (4, 64, 112, 112), (128, 64, 3, 3), 1, 1),
+    ("VGG conv4 128->128", (4, 128, 112, 112), (128, 128, 3, 3), 1, 1),
+    ("dilated 2 64->64", (4, 64, 112, 112), (64, 64, 3, 3), 1, 2),
+    ("depthwise 3x3 64", (4, 64, 112, 112), (64, 1, 3, 3), 64, 1),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
 
     blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs")
+          f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
     for lib in blas:
         print(f"BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel "
               f"(architecture) {lib.get('architecture')}, {lib.get('num_threads')} threads")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
             print(f"warning: {var}={os.environ[var]} is set; BLAS may use old kernels")
-    print()
+    print(f"medians of {args.rounds} interleaved rounds\n")
 
-    header = (f"{'case':<18} {'ours ms':>8} {'ort ms':>8} {'matmul ms':>9} "
-              f"{'ours GF/s':>9} {'ort GF/s':>9} {'mm GF/s':>8} {'ours/ort':>8}")
+    header = (f"{'case':<20} {'ours ms':>8} {'ort ms':>8} {'matmul ms':>9} "
+              f"{'ours GF/s':>9} {'ort GF/s':>9} {'mm GF/s':>8} {'% mm':>5} {'ours/ort':>8}")
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
-    for name, x_shape, w_shape, group in CASES:
+    for name, x_shape, w_shape, group, dilation in CASES:
         x = rng.standard_normal(x_shape, dtype=np.float32)
         w = rng.standard_normal(w_shape, dtype=np.float32)
         b = rng.standard_normal(w_shape[0], dtype=np.float32)
-        attrs = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": group}
+        attrs = {"strides": [1, 1], "pads": [dilation] * 4, "dilations": [dilation] * 2,
+                 "group": group}
         session = ort_session(w, b, x_shape, attrs)
         ours_out = conv(x, w, b, **attrs)
         ort_out = session.run(None, {"x": x})[0]
-        err = float(np.abs(ours_out - ort_out).max())
-        # Same output size (stride 1, pad 1): FLOPs = 2 * N * C_out * H * W * C_in/g * k.
+        err = float(np.abs(ours_out - ort_out).max() / np.abs(ort_out).max())
+        # Same output size: FLOPs = 2 * N * C_out * H * W * C_in/g * k.
         flops = 2.0 * ours_out.size * w.shape[1] * w.shape[2] * w.shape[3]
         mm_fn, mm_flops = matmul_same_flops(flops)
-        t_ours, t_ort, t_mm = best_times(
+        t_ours, t_ort, t_mm = median_times(
             [lambda: conv(x, w, b, **attrs), lambda: session.run(None, {"x": x}), mm_fn],
-            args.repeats,
+            args.rounds,
         )
-        print(f"{name:<18} {t_ours * 1e3:8.1f} {t_ort * 1e3:8.1f} {t_mm * 1e3:9.1f} "
-              f"{flops / t_ours / 1e9:9.1f} {flops / t_ort / 1e9:9.1f} "
-              f"{mm_flops / t_mm / 1e9:8.1f} {t_ours / t_ort:8.2f}   (max |ours-ort| {err:.1e})")
+        mm_gflops = mm_flops / t_mm / 1e9
+        print(f"{name:<20} {t_ours * 1e3:8.1f} {t_ort * 1e3:8.1f} {t_mm * 1e3:9.1f} "
+              f"{flops / t_ours / 1e9:9.1f} {flops / t_ort / 1e9:9.1f} {mm_gflops:8.1f} "
+              f"{100 * flops / t_ours / 1e9 / mm_gflops:4.0f}% {t_ours / t_ort:8.2f}"
+              f"   (max |ours-ort| / max |ort| {err:.1e})")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

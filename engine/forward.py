@@ -64,8 +64,18 @@ def _residual(spec: Residual, info: LayerInfo, w: Weights, x: np.ndarray) -> np.
 
 
 def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
-    out = _conv(spec, info, w, x, "a.") * ops.sigmoid(_conv(spec, info, w, x, "b."))
-    return out + x if spec.residual else out
+    # Value and gate convolutions read the same input: as one convolution with
+    # both weight sets stacked, the patch matrix is built once for both.
+    weight = np.concatenate([w["a.W"], w["b.W"]])
+    bias = None if "a.B" not in w else np.concatenate([w["a.B"], w["b.B"]])
+    both = ops.conv(x, weight, bias, strides=spec.stride, pads=info.attrs["pads"],
+                    dilations=spec.dilation, group=info.attrs["group"])
+    half = both.shape[1] // 2
+    out = ops.sigmoid(both[:, half:])
+    np.multiply(both[:, :half], out, out=out)
+    if spec.residual:
+        out += x
+    return out
 
 
 FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {

@@ -110,16 +110,29 @@ def conv_transpose(
         for kidx in product(*(range(k) for k in ksize))
     ]
     fill = (0.0 if b is None else b.reshape(c_out, *(1,) * nd))
+    # Kernel == stride (e.g. 2x2 stride 2 upsampling): every output cell gets
+    # exactly one tap, so each tap writes its cells (plus bias) directly, with
+    # no fill pass and no read-modify-write.
+    tiling = (tuple(strides) == tuple(ksize) and all(d == 1 for d in dilations)
+              and not any(output_padding))
+    bias_g = None if b is None else b.reshape(group, cog, *(1,) * nd)
 
     def run_images(n0: int, n1: int) -> None:
         dst = full[n0:n1]
-        dst[...] = fill  # bias (or zero) first, taps accumulate on top
+        if not tiling:
+            dst[...] = fill  # bias (or zero) first, taps accumulate on top
         for g in range(group):
             # (nb, C_out/g * k_total, in_pixels): all taps' contributions.
             cols = np.matmul(wt[g], xg[n0:n1, g]).reshape(n1 - n0, cog, ktot, *in_size)
             dst_g = dst[:, g * cog:(g + 1) * cog]
             for t, sl in enumerate(tap_slices):
-                dst_g[(slice(None), slice(None), *sl)] += cols[:, :, t]
+                tap_dst = dst_g[(slice(None), slice(None), *sl)]
+                if not tiling:
+                    tap_dst += cols[:, :, t]
+                elif bias_g is None:
+                    np.copyto(tap_dst, cols[:, :, t])
+                else:
+                    np.add(cols[:, :, t], bias_g[g], out=tap_dst)
 
     macs_per_image = c_out * ktot * cg * in_pixels
     per = max(1, min(n, _MIN_PARALLEL_MACS // max(1, macs_per_image)))

@@ -129,6 +129,20 @@ def test_pointwise_1x1(spatial, group):
     np.testing.assert_allclose(conv(x, w, b, **attrs), _reference(x, w, b, **attrs), **TOL)
 
 
+def test_repeated_calls_reuse_patch_buffers_correctly():
+    # Patch buffers persist per thread and geometry across calls; padding
+    # cells must stay zero and a new geometry must get its own buffer.
+    rng = np.random.default_rng(10)
+    w = rng.standard_normal((5, 4, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(5, dtype=np.float32)
+    for pads, bias in (([1, 1, 1, 1], b), ([1, 1, 1, 1], None), ([0, 2, 1, 0], b),
+                       ([1, 1, 1, 1], b)):
+        x = rng.standard_normal((2, 4, 9, 8), dtype=np.float32)
+        attrs = {"strides": [1, 1], "pads": pads, "dilations": [1, 1], "group": 1}
+        np.testing.assert_allclose(conv(x, w, bias, **attrs), _reference(x, w, bias, **attrs),
+                                   **TOL)
+
+
 def test_1x1_with_stride_and_pads_uses_general_path():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 5, 9, 8), dtype=np.float32)
@@ -224,12 +238,13 @@ def test_blocks_of_several_small_images(small_blocks, monkeypatch):
 
 
 def test_large_conv_matches_onnxruntime():
-    # Big enough for the real planner to use several row blocks per image.
+    # Big enough for the real planner to use several row blocks per image
+    # (dilated, so the Winograd path does not take it).
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 16, 45, 33), dtype=np.float32)
     w = rng.standard_normal((24, 16, 3, 3), dtype=np.float32)
     b = rng.standard_normal(24, dtype=np.float32)
-    attrs = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 1}
+    attrs = {"strides": [1, 1], "pads": [2, 2, 2, 2], "dilations": [2, 2], "group": 1}
     expected = run_onnxruntime("Conv", {"x": x, "w": w, "b": b}, **attrs)
     np.testing.assert_allclose(conv(x, w, b, **attrs), expected, **TOL)
 

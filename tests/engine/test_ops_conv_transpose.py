@@ -148,6 +148,30 @@ def test_large_enough_for_parallel_chunks():
     np.testing.assert_allclose(conv_transpose(x, w, b, **attrs), expected, **TOL)
 
 
+@pytest.mark.parametrize(
+    "x_shape,kernel,group,pads,bias",
+    [
+        ((2, 4, 5, 6), [2, 2], 1, [0, 0, 0, 0], True),  # the decoder's 2x upsampling
+        ((2, 4, 5, 6), [2, 2], 1, [0, 0, 0, 0], False),
+        ((1, 6, 4, 3), [3, 2], 2, [1, 0, 2, 1], True),  # groups, cropped pads
+        ((2, 3, 7), [2], 1, [1, 0], True),
+        ((1, 2, 3, 2, 2), [2, 1, 2], 1, [0, 0, 0, 0, 0, 1], True),
+    ],
+)
+def test_kernel_equal_to_stride_writes_taps_directly(x_shape, kernel, group, pads, bias):
+    # Non-overlapping taps: each output cell is written once, no fill pass.
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal((x_shape[1], 3, *kernel), dtype=np.float32)
+    b = rng.standard_normal(3 * group, dtype=np.float32) if bias else None
+    nd = len(kernel)
+    attrs = {"strides": kernel, "pads": pads, "dilations": [1] * nd, "group": group,
+             "output_padding": [0] * nd}
+    inputs = _inputs(x, w, b) if bias else {"x": x, "w": w}
+    expected = run_onnxruntime("ConvTranspose", inputs, **attrs)
+    np.testing.assert_allclose(conv_transpose(x, w, b, **attrs), expected, **TOL)
+
+
 @pytest.mark.parametrize("size,k,s,pb,pe,d,op", [(5, 3, 2, 1, 1, 1, 1), (1, 1, 1, 0, 0, 1, 0),
                                                 (4, 2, 3, 0, 2, 2, 2)])
 def test_output_size_formula(size, k, s, pb, pe, d, op):

@@ -79,3 +79,15 @@ def test_run_chunked_calls_every_item_once(two_workers):
 
     _parallel.run_chunked(list(range(37)), fn)
     assert sorted(seen) == list(range(37))
+
+
+def test_set_num_workers_one_runs_serially_in_caller():
+    names = []
+    _parallel.set_num_workers(1)
+    try:
+        assert _parallel.num_workers() == 1
+        _parallel.run_tasks([lambda: names.append(threading.current_thread().name)] * 4)
+    finally:
+        _parallel.set_num_workers(None)
+    assert names == [threading.current_thread().name] * 4
+    assert _parallel.num_workers() >= 1

@@ -234,3 +234,36 @@ def test_chunked_pools_match_onnxruntime(monkeypatch, block_bytes):
         np.testing.assert_allclose(
             average_pool(x, count_include_pad=cip, **attrs),
             run_onnxruntime("AveragePool", {"x": x}, count_include_pad=cip, **attrs), **TOL)
+
+
+@pytest.mark.parametrize(
+    "shape,kernel,ceil_mode",
+    [
+        ((2, 3, 8, 10), [2, 2], 0),  # VGG's 2x2 stride 2
+        ((2, 3, 9, 11), [2, 2], 0),  # floor mode drops the last row and column
+        ((1, 2, 9, 12), [3, 3], 1),  # ceil mode with an exact fit
+        ((2, 2, 7, 8), [1, 2], 0),  # one axis not pooled
+        ((1, 2, 13), [3], 0),
+        ((1, 2, 4, 6, 5), [2, 3, 1], 0),
+        ((1, 2, 5, 5), [1, 1], 0),  # a plain copy
+    ],
+)
+def test_tiling_max_pool_matches_onnxruntime(shape, kernel, ceil_mode):
+    # kernel == stride, no pads: the strided-view fast path, not the planes.
+    pooling = importlib.import_module("engine.ops.pooling")
+    x = np.random.default_rng(4).standard_normal(shape, dtype=np.float32)
+    attrs = {"kernel_shape": kernel, "strides": kernel, "ceil_mode": ceil_mode}
+    geom = pooling._geometry(x, "MaxPool", kernel, kernel, None, None, ceil_mode)
+    assert pooling._is_tiling(geom)
+    np.testing.assert_array_equal(max_pool(x, **attrs),
+                                  run_onnxruntime("MaxPool", {"x": x}, **attrs))
+
+
+def test_tiling_max_pool_in_chunks(monkeypatch):
+    conv_module = importlib.import_module("engine.ops.conv")
+    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 1 << 10)
+    monkeypatch.setattr(conv_module, "_MIN_PARALLEL_MACS", 1)
+    x = np.random.default_rng(5).standard_normal((3, 5, 12, 14), dtype=np.float32)
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2]}
+    np.testing.assert_array_equal(max_pool(x, **attrs),
+                                  run_onnxruntime("MaxPool", {"x": x}, **attrs))
