@@ -37,25 +37,16 @@ import numpy as np  # noqa: E402
 from engine.executor import run  # noqa: E402
 from engine.memory_budget import estimate  # noqa: E402
 from models.analysis import analyse  # noqa: E402
-from models.layers import Conv, Dense, Flatten, MaxPool, ReLU  # noqa: E402
-from models.stack import InputSpec, Stack  # noqa: E402
+from models import presets  # noqa: E402
+from models.stack import Stack  # noqa: E402
 from models.weights import materialise  # noqa: E402
 
 MB = 1e6
-VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 
 
 def vgg16(batch: int = 1) -> Stack:
     """VGG-16 at batch x 3 x 224 x 224, weights materialised."""
-    stack = Stack(InputSpec(3, (224, 224), batch))
-    for channels, convs in VGG16_BLOCKS:
-        for _ in range(convs):
-            stack = stack.appended(Conv(out_channels=channels)).appended(ReLU())
-        stack = stack.appended(MaxPool())
-    stack = stack.appended(Flatten())
-    for units in (4096, 4096):
-        stack = stack.appended(Dense(units=units)).appended(ReLU())
-    return materialise(stack.appended(Dense(units=1000)))
+    return materialise(presets.vgg16(batch))
 
 
 def kept_bytes(result) -> tuple[int, int]:

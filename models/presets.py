@@ -46,6 +46,24 @@ def vgg_block() -> Stack:
         Conv(out_channels=128), ReLU(), Conv(out_channels=128), ReLU()])
 
 
+VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (channels, convolutions)
+
+
+def vgg16(batch: int = 1) -> Stack:
+    """VGG-16 (Simonyan & Zisserman 2014, configuration D) at batch x 3 x 224 x 224: 13 3x3
+    convolutions with ReLU, five 2x2 max pools, and the 4096-4096-1000 classifier. For sizing and
+    benchmarks, not a menu preset: its weights (553 MB) are not drawn."""
+    stack = Stack(InputSpec(3, (224, 224), batch))
+    for channels, convs in VGG16_BLOCKS:
+        for _ in range(convs):
+            stack = stack.appended(Conv(out_channels=channels)).appended(ReLU())
+        stack = stack.appended(MaxPool())
+    stack = stack.appended(Flatten())
+    for units in (4096, 4096):
+        stack = stack.appended(Dense(units=units)).appended(ReLU())
+    return stack.appended(Dense(units=1000))
+
+
 def mobilenet_block() -> Stack:
     """One MobileNet v1 layer pair (Howard et al. 2017, fig. 3): 3x3 depthwise, BN, ReLU, then
     1x1 pointwise, BN, ReLU; 32 -> 64 channels at 112x112 with 288 + 2,048 weights against a 3x3

@@ -13,24 +13,8 @@ from engine.memory_budget import (BUDGET_VARIABLE, DEFAULT_BUDGET, estimate, par
                                   size_text)
 from models.analysis import analyse
 from models.errors import ConfigError
-from models.layers import Conv, Dense, Flatten, MaxPool, ReLU
-from models.presets import demo
-from models.stack import InputSpec, Stack
-
-VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-
-def vgg16_features(batch: int) -> Stack:
-    """VGG-16's convolutions, pools and classifier, weights not yet drawn."""
-    stack = Stack(InputSpec(3, (224, 224), batch))
-    for channels, convs in VGG16_BLOCKS:
-        for _ in range(convs):
-            stack = stack.appended(Conv(out_channels=channels)).appended(ReLU())
-        stack = stack.appended(MaxPool())
-    stack = stack.appended(Flatten())
-    for units in (4096, 4096, 1000):
-        stack = stack.appended(Dense(units=units))
-    return stack
+from models.presets import demo, vgg16
+from models.stack import Stack
 
 
 def outputs_bytes(stack: Stack) -> int:
@@ -46,7 +30,7 @@ def no_budget_variable(monkeypatch):
 
 
 def test_a_stack_over_the_budget_is_refused_before_anything_is_allocated():
-    stack = vgg16_features(batch=32)
+    stack = vgg16(batch=32)
     x = np.zeros((32, 3, 224, 224), np.float32)
     tracemalloc.start()
     try:
@@ -68,7 +52,7 @@ def test_a_stack_over_the_budget_is_refused_before_anything_is_allocated():
 
 
 def test_the_estimate_follows_the_batch_of_the_input_given():
-    stack = vgg16_features(batch=1)
+    stack = vgg16(batch=1)
     one = estimate(analyse(stack), 1)
     assert estimate(analyse(stack), 32).total == 32 * one.total
     assert one.kept == outputs_bytes(stack)
