@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from engine import ops
+from engine.ops import _arena
 from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
                            Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, LeakyReLU,
                            MaxPool, PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax,
@@ -60,7 +61,7 @@ def _residual(spec: Residual, info: LayerInfo, w: Weights, x: np.ndarray) -> np.
                             pads=(0,) * (2 * rank), dilations=(1,) * rank, group=1)
     else:
         shortcut = x
-    return y + shortcut
+    return np.add(y, shortcut, out=_arena.empty(y.shape))
 
 
 def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:

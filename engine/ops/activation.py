@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.ops import _arena
 from engine.ops.conv import _as_f32
 
 __all__ = ["leaky_relu", "relu", "sigmoid", "softmax", "tanh"]
@@ -15,7 +16,8 @@ __all__ = ["leaky_relu", "relu", "sigmoid", "softmax", "tanh"]
 
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``max(x, 0)``. With ``out`` (float32, x's shape; may be ``x``) writes there."""
-    return np.maximum(_as_f32(x), np.float32(0.0), out=out)
+    x = _as_f32(x)
+    return np.maximum(x, np.float32(0.0), out=_arena.empty(x.shape) if out is None else out)
 
 
 def leaky_relu(x: np.ndarray, alpha: float = 0.01,
@@ -25,6 +27,9 @@ def leaky_relu(x: np.ndarray, alpha: float = 0.01,
     a = np.float32(alpha)
     if 0.0 <= alpha <= 1.0:
         # Here max(x, alpha * x) is the same function, without a mask pass.
+        if out is None:  # alpha * x into the output first: one temporary fewer
+            out = np.multiply(x, a, out=_arena.empty(x.shape))
+            return np.maximum(x, out, out=out)
         return np.maximum(x, x * a, out=out)
     res = np.where(x >= 0, x, x * a)
     if out is None:
@@ -42,7 +47,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     warning is silenced. For large positive x the result rounds to 1.0.
     This is 3 passes, several times faster than a two-branch formula.
     """
-    y = np.negative(_as_f32(x))
+    x = _as_f32(x)
+    y = np.negative(x, out=_arena.empty(x.shape))
     with np.errstate(over="ignore"):
         np.exp(y, out=y)
     y += np.float32(1.0)
@@ -51,7 +57,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def tanh(x: np.ndarray) -> np.ndarray:
     """Hyperbolic tangent (float32)."""
-    return np.tanh(_as_f32(x))
+    x = _as_f32(x)
+    return np.tanh(x, out=_arena.empty(x.shape))
 
 
 def softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:

@@ -39,6 +39,7 @@ from itertools import product
 
 import numpy as np
 
+from engine.ops import _arena
 from engine.ops._parallel import num_workers, run_chunked, single_threaded_blas
 from engine.ops._scratch import scratch
 from engine.ops.winograd import conv_winograd, winograd_applies
@@ -281,7 +282,7 @@ def _conv_im2col(x, w, b, strides, pads, dilations, group, out_size):
 
     taps = _block_taps(in_size, ksize, strides, pads, dilations, out_size)
 
-    out = np.empty((n, c_out, *out_size), dtype=np.float32)
+    out = _arena.empty((n, c_out, *out_size))
     blocks = _plan_blocks(n, rows, row_pixels, 4 * (group * kg1 + c_out), kg * cog)
     xg = x.reshape(n, group, cg, *in_size)
     geometry = ("im2col", in_size, w.shape, strides, pads, dilations, group, kg1)
@@ -362,7 +363,7 @@ def _conv_pointwise(x, w, b, group):
             out += b[:, None]
         return out.reshape(n, c_out, *spatial)
     xg = x.reshape(n, group, cg, npix)
-    out = np.empty((n, c_out, *spatial), dtype=np.float32)
+    out = _arena.empty((n, c_out, *spatial))
     outg = out.reshape(n, group, cog, npix)
     bias = None if b is None else b.reshape(group, cog, 1)
     if n * npix * c_out * cg < 2 * _MIN_PARALLEL_MACS:
@@ -516,7 +517,7 @@ def _conv_depthwise(x, w, b, strides, pads, dilations, out_size):
     # (k_total, C_in, m, 1): per tap, one weight per (channel, multiplier).
     wtaps = np.ascontiguousarray(w.reshape(c_in, mult, ktot).transpose(2, 0, 1))[..., None]
     bias = None if b is None else b.reshape(c_in, mult, *(1,) * nd)
-    out = np.empty((n, c_in * mult, *out_size), dtype=np.float32)
+    out = _arena.empty((n, c_in * mult, *out_size))
     out_view = out.reshape(n, c_in, mult, *out_size)
     chunks = _plan_chunks(n, c_in, 4 * (geo.n_phases * geo.plane_size + 2 * mult * geo.grid),
                           n * c_in * mult * geo.grid * ktot)

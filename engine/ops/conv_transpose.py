@@ -15,6 +15,7 @@ from itertools import product
 
 import numpy as np
 
+from engine.ops import _arena
 from engine.ops._parallel import run_chunked
 from engine.ops.conv import _as_f32, _tuple_attr, _window_args
 
@@ -103,7 +104,7 @@ def conv_transpose(
     # (G, C_out/g * k_total, C_in/g): row index = out_channel * k_total + tap.
     wt = w.reshape(group, cg, cog * ktot).transpose(0, 2, 1)
     xg = x.reshape(n, group, cg, in_pixels)
-    full = np.empty((n, c_out, *full_size), dtype=np.float32)
+    full = _arena.empty((n, c_out, *full_size))
     tap_slices = [
         tuple(slice(k * d, k * d + s * (sz - 1) + 1, s)
               for k, d, s, sz in zip(kidx, dilations, strides, in_size))
@@ -142,4 +143,6 @@ def conv_transpose(
     crop = tuple(slice(pads[i], pads[i] + out_size[i]) for i in range(nd))
     if all(sl.start == 0 and sl.stop == fs for sl, fs in zip(crop, full_size)):
         return full
-    return np.ascontiguousarray(full[(slice(None), slice(None), *crop)])
+    out = _arena.empty((n, c_out, *out_size))
+    np.copyto(out, full[(slice(None), slice(None), *crop)])
+    return out

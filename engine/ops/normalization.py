@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.ops import _arena
 from engine.ops.conv import _as_f32
 
 __all__ = ["batch_normalization"]
@@ -38,6 +39,6 @@ def batch_normalization(
     a = np.asarray(scale, np.float64) / np.sqrt(np.asarray(var, np.float64) + epsilon)
     shift = np.asarray(bias, np.float64) - np.asarray(mean, np.float64) * a
     bshape = (1, c) + (1,) * (x.ndim - 2)
-    out = x * a.astype(np.float32).reshape(bshape)
+    out = np.multiply(x, a.astype(np.float32).reshape(bshape), out=_arena.empty(x.shape))
     out += shift.astype(np.float32).reshape(bshape)
     return out

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.ops import _arena
 from engine.ops._parallel import run_chunked
 from engine.ops.conv import (
     _as_f32,
@@ -171,7 +172,7 @@ def _window_reduce(x: np.ndarray, geom: _Geometry, combine: np.ufunc, pad_value:
     n, c = x.shape[:2]
     grid = _PhaseGrid(geom.in_size, geom.kernel, geom.strides, geom.dilations,
                       geom.pad_begin, geom.out_size)
-    out = np.empty((n, c, *geom.out_size), dtype=np.float32)
+    out = _arena.empty((n, c, *geom.out_size))
     chunks = _plan_chunks(n, c, 4 * (grid.n_phases * grid.plane_size + grid.grid),
                           n * c * grid.grid * math.prod(geom.kernel))
     # The planes' padding cells keep pad_value across chunks.
@@ -215,7 +216,7 @@ def _max_pool_tiling(x: np.ndarray, geom: _Geometry) -> np.ndarray:
     2x2 against the general path's four plus a fill). Chunks of (images,
     channels) run on the pool."""
     n, c = x.shape[:2]
-    out = np.empty((n, c, *geom.out_size), dtype=np.float32)
+    out = _arena.empty((n, c, *geom.out_size))
     chunks = _plan_chunks(n, c, 8 * math.prod(geom.in_size), x.size)
     reduced = [axis for axis, k in enumerate(geom.kernel) if k > 1]
     crop = tuple(slice(0, o * k) for o, k in zip(geom.out_size, geom.kernel))

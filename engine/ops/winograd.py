@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.ops import _arena
 from engine.ops._parallel import run_chunked, single_threaded_blas
 from engine.ops._scratch import scratch
 
@@ -77,7 +78,7 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     per_block = max(1, min(tiles_y, -(-_TARGET_TILES // row)))
     with single_threaded_blas():
         u = _kernel_transform(w)
-    out = np.empty((n, c_out, h_out, w_out), dtype=np.float32)
+    out = _arena.empty((n, c_out, h_out, w_out))
     bias = None if b is None else b.reshape(c_out, 1, 1)
     blocks = [(i, t0, min(tiles_y, t0 + per_block))
               for i in range(n) for t0 in range(0, tiles_y, per_block)]
