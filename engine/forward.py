@@ -11,6 +11,7 @@ import numpy as np
 
 from engine import ops
 from engine.ops import _arena
+from engine.ops._elementwise import elementwise
 from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
                            Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, LeakyReLU,
                            MaxPool, PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax,
@@ -61,7 +62,7 @@ def _residual(spec: Residual, info: LayerInfo, w: Weights, x: np.ndarray) -> np.
                             pads=(0,) * (2 * rank), dilations=(1,) * rank, group=1)
     else:
         shortcut = x
-    return np.add(y, shortcut, out=_arena.empty(y.shape))
+    return elementwise(np.add, _arena.empty(y.shape), y, shortcut)
 
 
 def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
@@ -73,9 +74,9 @@ def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarra
                     dilations=spec.dilation, group=info.attrs["group"])
     half = both.shape[1] // 2
     out = ops.sigmoid(both[:, half:])
-    np.multiply(both[:, :half], out, out=out)
+    elementwise(np.multiply, out, both[:, :half], out)
     if spec.residual:
-        out += x
+        elementwise(np.add, out, out, x)
     return out
 
 

@@ -1,7 +1,7 @@
 """Elementwise activations and softmax (ONNX ``Relu``, ``LeakyRelu``,
-``Sigmoid``, ``Tanh``, ``Softmax``). All return float32 arrays of the input's
-shape; ``relu`` and ``leaky_relu`` accept ``out=`` (which may be ``x`` itself)
-so a caller can fuse them in place after a convolution.
+``Sigmoid``, ``Tanh``, ``Softmax``). All return new float32 arrays of the
+input's shape; the elementwise ones run in pieces on the pool when large
+(``_elementwise``).
 """
 
 from __future__ import annotations
@@ -9,33 +9,46 @@ from __future__ import annotations
 import numpy as np
 
 from engine.ops import _arena
+from engine.ops._elementwise import elementwise
 from engine.ops.conv import _as_f32
 
 __all__ = ["leaky_relu", "relu", "sigmoid", "softmax", "tanh"]
 
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
 
-def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``max(x, 0)``. With ``out`` (float32, x's shape; may be ``x``) writes there."""
+
+def _new_like(x: np.ndarray) -> np.ndarray:
+    return _arena.empty(x.shape)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)``."""
     x = _as_f32(x)
-    return np.maximum(x, np.float32(0.0), out=_arena.empty(x.shape) if out is None else out)
+    return elementwise(lambda a, out: np.maximum(a, _ZERO, out=out), _new_like(x), x)
 
 
-def leaky_relu(x: np.ndarray, alpha: float = 0.01,
-               out: np.ndarray | None = None) -> np.ndarray:
-    """``x`` where ``x >= 0``, else ``alpha * x``. ``out`` as in ``relu``."""
+def leaky_relu(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
+    """``x`` where ``x >= 0``, else ``alpha * x``."""
     x = _as_f32(x)
     a = np.float32(alpha)
-    if 0.0 <= alpha <= 1.0:
-        # Here max(x, alpha * x) is the same function, without a mask pass.
-        if out is None:  # alpha * x into the output first: one temporary fewer
-            out = np.multiply(x, a, out=_arena.empty(x.shape))
-            return np.maximum(x, out, out=out)
-        return np.maximum(x, x * a, out=out)
-    res = np.where(x >= 0, x, x * a)
-    if out is None:
-        return res
-    out[...] = res
-    return out
+
+    def piece(v: np.ndarray, out: np.ndarray) -> None:
+        if 0.0 <= alpha <= 1.0:
+            # Here max(x, alpha * x) is the same function, without a mask pass.
+            np.maximum(v, np.multiply(v, a, out=out), out=out)
+        else:
+            np.copyto(out, np.where(v >= 0, v, v * a))
+
+    return elementwise(piece, _new_like(x), x)
+
+
+def _sigmoid_piece(v: np.ndarray, out: np.ndarray) -> None:
+    np.negative(v, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += _ONE
+    np.divide(_ONE, out, out=out)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -45,20 +58,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     result is exactly 0.0, the correctly rounded limit (the true value is
     below the smallest normal float32); the overflow is expected, so its
     warning is silenced. For large positive x the result rounds to 1.0.
-    This is 3 passes, several times faster than a two-branch formula.
+    This is 4 passes over each piece while it is in cache, several times
+    faster than a two-branch formula.
     """
     x = _as_f32(x)
-    y = np.negative(x, out=_arena.empty(x.shape))
-    with np.errstate(over="ignore"):
-        np.exp(y, out=y)
-    y += np.float32(1.0)
-    return np.divide(np.float32(1.0), y, out=y)
+    return elementwise(_sigmoid_piece, _new_like(x), x)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
     """Hyperbolic tangent (float32)."""
     x = _as_f32(x)
-    return np.tanh(x, out=_arena.empty(x.shape))
+    return elementwise(lambda a, out: np.tanh(a, out=out), _new_like(x), x)
 
 
 def softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:

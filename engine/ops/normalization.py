@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.ops import _arena
+from engine.ops._elementwise import split_rows
 from engine.ops.conv import _as_f32
 
 __all__ = ["batch_normalization"]
@@ -38,7 +39,15 @@ def batch_normalization(
             )
     a = np.asarray(scale, np.float64) / np.sqrt(np.asarray(var, np.float64) + epsilon)
     shift = np.asarray(bias, np.float64) - np.asarray(mean, np.float64) * a
-    bshape = (1, c) + (1,) * (x.ndim - 2)
-    out = np.multiply(x, a.astype(np.float32).reshape(bshape), out=_arena.empty(x.shape))
-    out += shift.astype(np.float32).reshape(bshape)
+    # One row per (sample, channel), each with its own coefficients: rows split across the pool.
+    n = x.shape[0]
+    rows = np.ascontiguousarray(x).reshape(n * c, -1)
+    out = _arena.empty(x.shape)
+    split_rows(_scale_shift, out.reshape(n * c, -1), rows,
+               np.tile(a.astype(np.float32), n)[:, None], np.tile(shift.astype(np.float32), n)[:, None])
     return out
+
+
+def _scale_shift(v: np.ndarray, a: np.ndarray, shift: np.ndarray, out: np.ndarray) -> None:
+    np.multiply(v, a, out=out)
+    out += shift

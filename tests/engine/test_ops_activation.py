@@ -79,12 +79,19 @@ def test_softmax_default_axis_and_large_logits():
     np.testing.assert_allclose(got, run_reference("Softmax", {"x": x}, axis=1), **TOL)
 
 
-@pytest.mark.parametrize("fn,kwargs", [(relu, {}), (leaky_relu, {"alpha": 0.2}),
-                                       (leaky_relu, {"alpha": -2.0})])
-def test_in_place_out(fn, kwargs):
-    x = np.random.default_rng(0).standard_normal((2, 3, 4), dtype=np.float32)
-    expected = fn(x.copy(), **kwargs)
-    buf = x.copy()
-    result = fn(buf, out=buf, **kwargs)
-    assert result is buf
-    np.testing.assert_array_equal(buf, expected)
+@pytest.mark.parametrize("fn,kwargs,reference", [
+    (relu, {}, lambda v: np.maximum(v, 0)),
+    (leaky_relu, {"alpha": 0.2}, lambda v: np.where(v >= 0, v, 0.2 * v)),
+    (leaky_relu, {"alpha": -2.0}, lambda v: np.where(v >= 0, v, -2.0 * v)),
+    (sigmoid, {}, lambda v: 1 / (1 + np.exp(-v.astype(np.float64)))),
+    (tanh, {}, np.tanh),
+])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_large_inputs_split_across_threads(fn, kwargs, reference, contiguous):
+    """Over 4 MiB the pass runs in pieces on the pool: every piece must land in its place."""
+    x = np.random.default_rng(0).standard_normal((3, 8, 256, 300), dtype=np.float32) * 4
+    if not contiguous:  # e.g. one half of a gated block's channels
+        x = x[:, 2:7]
+    got = fn(x, **kwargs)
+    assert got.shape == x.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, reference(x), rtol=1e-6, atol=1e-7)
