@@ -26,7 +26,7 @@ channels-last copy saves. A flat "garbage column" layout (see
 Fast paths: 1x1 kernels with unit stride and no padding are a plain matmul
 per block of pixels; depthwise convolutions (one input channel per group)
 are a sum over kernel taps of contiguous multiply-adds, with no GEMM at all;
-3x3 stride-1 undilated 2-D convolutions with at least 16 channels each way
+3x3 stride-1 undilated 2-D convolutions with at least 32 channels each way
 go to Winograd F(2x2, 3x3) (``winograd``), 2.25x fewer multiply-adds.
 """
 

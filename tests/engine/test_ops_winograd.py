@@ -95,16 +95,17 @@ def test_large_conv_matches_onnxruntime():
 @pytest.mark.parametrize(
     "w_shape,strides,dilations,group,applies",
     [
-        ((16, 16, 3, 3), (1, 1), (1, 1), 1, True),
+        ((32, 32, 3, 3), (1, 1), (1, 1), 1, True),
         ((64, 128, 3, 3), (1, 1), (1, 1), 1, True),
-        ((16, 16, 3, 3), (2, 2), (1, 1), 1, False),  # stride
-        ((16, 16, 3, 3), (1, 1), (2, 2), 1, False),  # dilation
-        ((32, 16, 3, 3), (1, 1), (1, 1), 2, False),  # groups
-        ((16, 16, 5, 5), (1, 1), (1, 1), 1, False),  # kernel size
-        ((16, 16, 3, 1), (1, 1), (1, 1), 1, False),
-        ((8, 16, 3, 3), (1, 1), (1, 1), 1, False),  # too few channels
-        ((16, 3, 3, 3), (1, 1), (1, 1), 1, False),
-        ((16, 16, 3), (1,), (1,), 1, False),  # 1-D
+        ((32, 32, 3, 3), (2, 2), (1, 1), 1, False),  # stride
+        ((32, 32, 3, 3), (1, 1), (2, 2), 1, False),  # dilation
+        ((64, 32, 3, 3), (1, 1), (1, 1), 2, False),  # groups
+        ((32, 32, 5, 5), (1, 1), (1, 1), 1, False),  # kernel size
+        ((32, 32, 3, 1), (1, 1), (1, 1), 1, False),
+        ((16, 32, 3, 3), (1, 1), (1, 1), 1, False),  # too few channels
+        ((32, 16, 3, 3), (1, 1), (1, 1), 1, False),
+        ((32, 3, 3, 3), (1, 1), (1, 1), 1, False),
+        ((32, 32, 3), (1,), (1,), 1, False),  # 1-D
     ],
 )
 def test_applies(w_shape, strides, dilations, group, applies):
@@ -122,8 +123,8 @@ def test_conv_dispatches_to_winograd_only_where_it_applies(monkeypatch, dilation
 
     monkeypatch.setattr(conv_module, "conv_winograd", recording)
     rng = np.random.default_rng(14)
-    x = rng.standard_normal((1, 16, 10, 9), dtype=np.float32)
-    w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
+    x = rng.standard_normal((1, 32, 10, 9), dtype=np.float32)
+    w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
     attrs = {"strides": [1, 1], "pads": [dilation] * 4, "dilations": [dilation] * 2, "group": 1}
     _assert_close(conv(x, w, None, **attrs), _expected(x, w, None, attrs))
     assert bool(calls) is taken
