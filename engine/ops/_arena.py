@@ -24,8 +24,9 @@ __all__ = ["MAX_IDLE_BYTES", "empty", "held_bytes", "release_idle"]
 
 # Below this, malloc's own free lists serve as well and no page faults are involved.
 MIN_BYTES = 1 << 20
-# Idle memory kept for later runs: a few runs' worth of a large live-view model.
-MAX_IDLE_BYTES = 1 << 30
+# Idle memory kept for later runs: the VGG block's outputs at batch 4 (320 MB) fit; a switch to a
+# smaller model leaves at most this much behind.
+MAX_IDLE_BYTES = 512 << 20
 
 _lock = threading.Lock()
 # Least recently handed out first. Each buffer is a 1-D uint8 array that owns its memory.
