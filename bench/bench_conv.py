@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,33 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from threadpoolctl import threadpool_info  # noqa: E402
 
+from _timing import interleaved_times, print_environment  # noqa: E402
 from engine.ops import conv  # noqa: E402
 from engine.ops._parallel import num_workers  # noqa: E402
 
 ROUNDS = 7
-# Pause before each timed call: onnxruntime's pool threads spin for a while
-# after a run, and OpenBLAS's (after the threaded matmul) for up to ~0.1 s;
-# either would take a core from whatever runs next.
-SETTLE_S = 0.25
-
-
-def median_times(fns, rounds: int = ROUNDS) -> list[float]:
-    """Median wall time of each function over ``rounds`` interleaved rounds
-    (one call of each function per round), after one warm-up call each."""
-    for fn in fns:
-        fn()  # warm-up: page faults, thread pools, BLAS buffers
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            time.sleep(SETTLE_S)
-            start = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def ort_session(w: np.ndarray, b: np.ndarray, x_shape, attrs) -> ort.InferenceSession:
     node = helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
     graph = helper.make_graph(
@@ -100,16 +77,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
 
-    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    for lib in blas:
-        print(f"BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel "
-              f"(architecture) {lib.get('architecture')}, {lib.get('num_threads')} threads")
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if var in os.environ:
-            print(f"warning: {var}={os.environ[var]} is set; BLAS may use old kernels")
+    print_environment()
     print(f"medians of {args.rounds} interleaved rounds\n")
 
     header = (f"{'case':<20} {'ours ms':>8} {'ort ms':>8} {'matmul ms':>9} "
@@ -130,10 +98,10 @@ def main() -> None:
         # Same output size: FLOPs = 2 * N * C_out * H * W * C_in/g * k.
         flops = 2.0 * ours_out.size * w.shape[1] * w.shape[2] * w.shape[3]
         mm_fn, mm_flops = matmul_same_flops(flops)
-        t_ours, t_ort, t_mm = median_times(
+        t_ours, t_ort, t_mm = (statistics.median(t) for t in interleaved_times(
             [lambda: conv(x, w, b, **attrs), lambda: session.run(None, {"x": x}), mm_fn],
             args.rounds,
-        )
+        ))
         mm_gflops = mm_flops / t_mm / 1e9
         print(f"{name:<20} {t_ours * 1e3:8.1f} {t_ort * 1e3:8.1f} {t_mm * 1e3:9.1f} "
               f"{flops / t_ours / 1e9:9.1f} {flops / t_ort / 1e9:9.1f} {mm_gflops:8.1f} "

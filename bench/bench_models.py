@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -50,8 +49,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import onnxruntime as ort  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
+from _timing import interleaved_times, print_environment  # noqa: E402
 from engine.executor import run  # noqa: E402
 from engine.onnx_export import export_model  # noqa: E402
 from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402
@@ -61,10 +61,6 @@ from models.layers import Conv, DepthwiseConv, Gated, PointwiseConv  # noqa: E40
 from models.stack import InputSpec, Stack  # noqa: E402
 
 ROUNDS = 7
-# Pause before each timed call: onnxruntime's pool threads spin for a while
-# after a run, and OpenBLAS's (after the threaded matmul) for up to ~0.1 s;
-# either would take a core from whatever runs next.
-SETTLE_S = 0.25
 LARGE_CONV_FLOP = 0.5e9
 # Layers whose FLOPs are convolutions (a gated block: its two), for GFLOP/s.
 CONVS = (Conv, DepthwiseConv, PointwiseConv, Gated)
@@ -99,21 +95,6 @@ def ort_session(model_bytes: bytes, profile_dir: str | None = None) -> ort.Infer
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(profile_dir, "ort")
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
-def interleaved_medians(calls: list[Callable[[], object]], rounds: int,
-                        clock: Callable[[], float]) -> list[list[float]]:
-    """Per call, its times over ``rounds`` rounds of (call 0, call 1, ...) after a warm-up."""
-    for call in calls:
-        call()
-    times: list[list[float]] = [[] for _ in calls]
-    for _ in range(rounds):
-        for i, call in enumerate(calls):
-            time.sleep(SETTLE_S)
-            start = clock()
-            call()
-            times[i].append(clock() - start)
-    return times
 
 
 def ort_node_times(model_bytes: bytes, feed: dict[str, np.ndarray], layer_names: list[str],
@@ -171,7 +152,7 @@ def bench_case(case: Case, rounds: int, batch: int | None,
         seconds.append(run(stack, x).seconds)
 
     mm, mm_flops = matmul_call()
-    t_ours, t_final, t_all, t_mm = interleaved_medians(
+    t_ours, t_final, t_all, t_mm = interleaved_times(
         [engine, lambda: final_session.run(None, feed), lambda: all_session.run(None, feed), mm],
         rounds, clock)
     med = {k: statistics.median(v) for k, v in
@@ -224,16 +205,7 @@ def main() -> None:
 
 
 def run_all(args: argparse.Namespace) -> None:
-    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    print(f"python {platform.python_version()}, numpy {np.__version__}, onnxruntime "
-          f"{ort.__version__}, {os.cpu_count()} logical CPUs, {num_workers()} engine workers "
-          f"and onnxruntime intra-op threads, load average {os.getloadavg()[0]:.2f}")
-    for lib in blas:
-        print(f"BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel "
-              f"{lib.get('architecture')}, {lib.get('num_threads')} threads")
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if var in os.environ:
-            print(f"warning: {var}={os.environ[var]} is set; BLAS may use old kernels")
+    print_environment(f", {num_workers()} engine workers and onnxruntime intra-op threads")
     print(f"medians of {args.rounds} interleaved rounds of "
           f"{'process CPU' if args.cpu_time else 'wall'} time\n")
 

@@ -43,8 +43,8 @@ def batch_normalization(
     n = x.shape[0]
     rows = np.ascontiguousarray(x).reshape(n * c, -1)
     out = _arena.empty(x.shape)
-    split_rows(_scale_shift, out.reshape(n * c, -1), rows,
-               np.tile(a.astype(np.float32), n)[:, None], np.tile(shift.astype(np.float32), n)[:, None])
+    per_row = [np.tile(v.astype(np.float32), n)[:, None] for v in (a, shift)]
+    split_rows(_scale_shift, out.reshape(n * c, -1), rows, *per_row)
     return out
 
 
