@@ -46,11 +46,18 @@ from engine.ops.winograd import conv_winograd, winograd_applies
 
 __all__ = ["conv", "conv_output_size"]
 
-# Target bytes of one block's working set (patch matrix + GEMM result), about
-# half of a 2 MiB per-core L2. On the 2-core dev machine anything from 512 KiB
-# to 2 MiB times the same (bench/bench_conv.py); 1 MiB keeps the GEMM's
-# pixel count in its fast range (~200-900 columns for 64 channels).
+# Target bytes of one chunk's working set in the window ops (depthwise conv,
+# pooling) and the 1x1 path, about half of a 2 MiB per-core L2. On the 2-core
+# Intel dev VM 4 MiB made the depthwise 3x3 at 4x32x112x112 6.5 -> 7.6 ms and
+# a 3x3 average pool 3.0 -> 3.9 ms.
 _BLOCK_BYTES = 1 << 20
+# The same for an im2col block (patch matrix + GEMM result). Larger blocks
+# mean fewer, wider GEMMs and fewer tap copies: on the same VM, against
+# 1 MiB, 4 MiB took VGG's conv1 (3->64, 4x3x224x224) 12.7 -> 10.0 ms, a
+# dilated 16->16 at 16x16x64x64 10.9 -> 8.3 ms and a dilated 64->64 at
+# 4x64x112x112 44 -> 37 ms; 8 and 16 MiB were no better. (On an earlier AMD
+# VM, 512 KiB to 2 MiB had timed the same.)
+_IM2COL_BLOCK_BYTES = 4 << 20
 # A block should hold at least this many output pixels, or the GEMM is too
 # thin to run at full speed whatever the cache does.
 _MIN_BLOCK_PIXELS = 64
@@ -212,11 +219,11 @@ def _plan_blocks(n: int, rows: int, row_pixels: int, pixel_bytes: int,
 
     A block is either rows ``r0:r1`` of one image (``n1 == n0 + 1``) or whole
     images ``n0:n1`` (``r0 == 0, r1 == rows``), holding about
-    ``_BLOCK_BYTES`` of working set, even with one worker (the dilated 1-2-4
-    stack at 16x1x64x64 on one thread: 53 ms with each convolution's 38 MB
-    patch matrix whole, 28 ms in blocks).
-    A small job is one block (then BLAS may use every core for it); a large
-    one gets at least two blocks per worker.
+    ``_IM2COL_BLOCK_BYTES`` of working set, even with one worker (the dilated
+    1-2-4 stack at 16x1x64x64 on one thread: 53 ms with each convolution's
+    38 MB patch matrix whole, 28 ms in blocks). A small job is one block
+    (then BLAS may use every core for it); a large one gets at least two
+    blocks per worker.
     """
     image_pixels = rows * row_pixels
     total_pixels = n * image_pixels
@@ -224,7 +231,7 @@ def _plan_blocks(n: int, rows: int, row_pixels: int, pixel_bytes: int,
     if total_pixels * pixel_macs < 2 * _MIN_PARALLEL_MACS:
         target = total_pixels
     else:
-        target = max(_MIN_BLOCK_PIXELS, _BLOCK_BYTES // pixel_bytes)
+        target = max(_MIN_BLOCK_PIXELS, _IM2COL_BLOCK_BYTES // pixel_bytes)
         if workers > 1:
             # Enough blocks to keep every worker busy, as long as each block
             # still carries enough work to be worth a hand-off.

@@ -160,7 +160,7 @@ def test_1x1_with_stride_and_pads_uses_general_path():
 def small_blocks(monkeypatch):
     """Make the planner cut even small convolutions into many blocks, and
     record the blocks it plans (``list`` of block lists, one per call)."""
-    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(conv_module, "_IM2COL_BLOCK_BYTES", 4096)
     monkeypatch.setattr(conv_module, "_MIN_BLOCK_PIXELS", 1)
     monkeypatch.setattr(conv_module, "_MIN_PARALLEL_MACS", 1)
     monkeypatch.setattr(conv_module, "num_workers", lambda: 2)
@@ -225,7 +225,7 @@ def test_blocks_with_stride_dilation_groups_3d(small_blocks):
 
 def test_blocks_of_several_small_images(small_blocks, monkeypatch):
     # Images smaller than a block: blocks hold whole images (n1 - n0 > 1).
-    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 1 << 16)
+    monkeypatch.setattr(conv_module, "_IM2COL_BLOCK_BYTES", 1 << 16)
     rng = np.random.default_rng(7)
     x = rng.standard_normal((16, 3, 5, 4), dtype=np.float32)
     w = rng.standard_normal((4, 3, 2, 3), dtype=np.float32)
