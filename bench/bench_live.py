@@ -21,8 +21,8 @@ temporary folder, saved layout not restored) and waits for the first maps. Then:
 2. UI blocking: a 5 ms precise timer records every event-loop tick while 20 edits arrive on one
    spin box, one per tick of a 30 ms timer (a fast hand's key repeat) and back-to-back (each
    edit posted as soon as the previous one returned to the event loop). Longest and p99 gap
-   between ticks, the slots that ran inside the longest gap, and the gaps of an idle window as
-   the floor.
+   between ticks, the slots that ran inside the longest gap, the UI thread's CPU time per edit
+   (slots and Qt's own layout and painting), and the gaps of an idle window as the floor.
 3. Where the UI thread's time goes: wall time inside the window's slots (stack cards, summary
    table, property editor, kernel view, analysis, feature-map drawing) summed over both phases,
    per edit. Nested slots are listed under their caller and included in its time.
@@ -250,11 +250,12 @@ class LiveBench:
             to_painted.append(self.painted_at - start)  # type: ignore[operator]
         return to_drawn, to_painted
 
-    def burst(self, spacing_ms: int | None) -> tuple[list[float], float, int, str]:
+    def burst(self, spacing_ms: int | None) -> tuple[list[float], float, int, str, float]:
         """20 edits of conv2's filters: one per tick of a `spacing_ms` timer, as key repeat
         sends them (a late tick is not made up with several edits at once), or back-to-back
         (None). Returns the tick gaps (s), the time from the last edit to its maps drawn, the
-        draws seen, and the slots that ran inside the longest gap."""
+        draws seen, the slots that ran inside the longest gap, and the UI thread's CPU time
+        per edit (s; Qt's own layout and painting included, which no slot timer sees)."""
         self.window.stack_view.select(3)
         self.settle(100)
         box = edit_box(self.window, Edit(3, "out_channels", None, 0))
@@ -285,6 +286,7 @@ class LiveBench:
         self.slots.spans = []
         self.ticker.start()
         self.settle(50)
+        cpu_start = time.thread_time()
         if spacing_ms is None:
             step()
         else:
@@ -293,6 +295,7 @@ class LiveBench:
         self.wait(lambda: self.target is not None and self.drawn_at is not None
                   and self.painted_at is not None)
         last = self.drawn_at - last_edit[0]  # type: ignore[operator]
+        cpu_per_edit = (time.thread_time() - cpu_start) / BURST
         self.settle(50)
         self.ticker.stop()
         spans, self.slots.spans = self.slots.spans, None
@@ -303,7 +306,7 @@ class LiveBench:
         gaps = np.diff(self.ticks)
         worst = int(np.argmax(gaps))
         worst_slots = inside(spans, self.ticks[worst], self.ticks[worst + 1])
-        return gaps.tolist(), last, draws[0], worst_slots
+        return gaps.tolist(), last, draws[0], worst_slots, cpu_per_edit
 
     def idle_gaps(self, ms: int) -> list[float]:
         self.ticks = []
@@ -400,10 +403,11 @@ def main() -> None:
         print(f"  idle window       {gaps_summary(bench.idle_gaps(600))}")
         for label, spacing in ((f"every {HAND_SPACING_MS} ms", HAND_SPACING_MS),
                                ("back-to-back", None)):
-            gaps, last, draws, worst = bench.burst(spacing)
+            gaps, last, draws, worst, cpu = bench.burst(spacing)
             edits_done += BURST + 1
             print(f"  {label:<17} {gaps_summary(gaps)}   "
                   f"last edit -> drawn {last * 1e3:.0f} ms, {draws} draws")
+            print(f"  {'':<17} UI thread CPU time per edit {cpu * 1e3:.1f} ms")
             print(f"  {'':<17} in the longest gap (ms): {worst}")
 
         print(f"\nUI-thread time per edit over {edits_done} edits (wall time inside the slot)")

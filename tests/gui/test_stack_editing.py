@@ -78,6 +78,31 @@ def test_drag_a_card_to_reorder(window):
     assert view.card(len(before) - 1).name == "relu1"
 
 
+def test_undoing_a_move_keeps_the_selected_layer_selected(window):
+    view = window.stack_view
+    before = names(window)
+    last = view.topLevelItem(view.topLevelItemCount() - 1)
+    drop(view, LAYER_MIME, "1", view.visualItemRect(last).bottomLeft() + QPoint(40, -3))
+    view.select(1)  # maxpool1, moved up by the move
+    assert view.card(1).name == before[2]
+    window.document.undo_stack.undo()
+    assert names(window) == before
+    assert view.current_path() == (2, None) and view.card(2).name == before[2]
+    assert window.property_editor.title.text().startswith(before[2])
+
+
+def test_field_edit_replaces_only_the_cards_that_changed(window):
+    view = window.stack_view
+    items = [view.topLevelItem(i) for i in range(view.topLevelItemCount())]
+    cards = [view.card(i) for i in range(len(items))]
+    view.select(3)  # conv2: its filters change its own card and the next three layers' shapes
+    window.property_editor.editors["out_channels"].box.setValue(20)
+    assert [view.topLevelItem(i) for i in range(len(items))] == items  # updated, not rebuilt
+    changed = [i for i in range(len(items)) if view.card(i) != cards[i]]
+    assert changed == [3, 4, 5, 6]
+    assert view.card(6).params_text == f"{32 * 20 * 9 + 32:,} params"
+
+
 def test_field_edit_updates_cards_and_merges_into_one_undo_step(window):
     window.stack_view.select(0)
     filters = window.property_editor.editors["out_channels"].box
