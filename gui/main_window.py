@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         # The custom-painted and style-sheeted parts read the theme's colours when drawn.
         self.stack_view.viewport().update()
         self.property_editor.show_path(self.property_editor.path)
-        self.summary.show_report(self.document.stack, self.document.report)
+        self.summary.follow_theme()
         self.feature_view.follow_theme()
         self.explain.follow_theme()
 

@@ -76,23 +76,37 @@ class SummaryTable(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.verticalHeader().setDefaultSectionSize(22)
+        # What each row shows, as last filled: an edit refills only the rows it changed.
+        self._rows: list[tuple[tuple[str, ...], bool, bool, bool]] = []
+        self._document = document
         document.stackChanged.connect(self.show_report)
         self.show_report(document.stack, document.report)
 
     def show_report(self, _stack: Stack, report: StackReport) -> None:
+        rows = [(row_texts(layer), layer.error is not None, layer.waiting_on is not None, False)
+                for layer in report.layers]
+        totals = ("Total", "", shape_text(report.output_shape) if report.ok else "",
+                  f"{report.total_params:,}", human_count(report.total_macs), "",
+                  human_bytes(report.total_activation_bytes), "")
+        rows.append((totals, False, False, True))
+        changed = [i for i, row in enumerate(rows) if i >= len(self._rows) or self._rows[i] != row]
+        if not changed and len(rows) == len(self._rows):
+            return
         # ResizeToContents re-measures every column on each setItem (tens of ms per edit): fill
         # with fixed columns, then let them fit the contents once.
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.setRowCount(len(report.layers) + 1)
-        for row, layer in enumerate(report.layers):
-            self._fill(row, row_texts(layer), error=layer.error is not None,
-                       waiting=layer.waiting_on is not None)
-        totals = ("Total", "", shape_text(report.output_shape) if report.ok else "",
-                  f"{report.total_params:,}", human_count(report.total_macs), "",
-                  human_bytes(report.total_activation_bytes), "")
-        self._fill(len(report.layers), totals, bold=True)
+        self.setRowCount(len(rows))
+        for i in changed:
+            texts, error, waiting, bold = rows[i]
+            self._fill(i, texts, error=error, waiting=waiting, bold=bold)
+        self._rows = rows
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+    def follow_theme(self) -> None:
+        """Refill every row in the current theme's colours."""
+        self._rows = []
+        self.show_report(self._document.stack, self._document.report)
 
     def _fill(self, row: int, texts: tuple[str, ...], *, error: bool = False,
               waiting: bool = False, bold: bool = False) -> None:
