@@ -9,6 +9,7 @@ allocated.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,6 +18,7 @@ import numpy as np
 
 from engine.forward import layer_forward
 from engine.memory_budget import check_budget
+from engine.nonfinite import nonfinite_warning
 from models.analysis import StackReport, analyse
 from models.errors import ConfigError
 from models.stack import Stack
@@ -49,6 +51,15 @@ class RunResult:
     @property
     def output(self) -> np.ndarray | None:
         return self.outputs[-1] if self.outputs else self.input
+
+    @functools.cached_property
+    def nonfinite(self) -> str | None:
+        """The sentence naming where NaN or infinite values start (engine.nonfinite), or None.
+
+        A pass over every output, made once: the live view's worker asks for it before handing
+        the result to the UI thread."""
+        return nonfinite_warning(self.input, self.outputs,
+                                 [layer.name for layer in self.stack.layers])
 
 
 def prepare_input(stack: Stack, x: np.ndarray) -> np.ndarray:

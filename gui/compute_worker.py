@@ -7,7 +7,9 @@ the UI thread as `finished(version, RunResult)`; one older than the newest poste
 dropped here, so receivers never see a stale stack's maps. An input that does not fit (a
 ConfigError) or an unexpected engine failure becomes `failed(version, message)`: the worker never
 dies. `busy(bool)` is true from the first post until no request is left. A stack whose outputs
-would not fit the memory budget is refused before it runs, as a `failed` with the estimate.
+would not fit the memory budget is refused before it runs, as a `failed` with the estimate. A
+result's scan for NaN and infinite values (RunResult.nonfinite, a pass over every output) is made
+on the pool thread before it is sent.
 """
 from __future__ import annotations
 
@@ -110,6 +112,7 @@ class ComputeWorker(QObject):
                            f"the engine failed: {type(err).__name__}: {err}")
                 continue
             self._previous = result
+            _ = result.nonfinite  # the NaN/Inf scan: made here, not on the UI thread
             self._send(self._relay.done, request.version, result)
         self._send(self._relay.idle)
 

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 
 from engine.executor import RunResult
 from engine.input_files import SUFFIXES as INPUT_SUFFIXES, ImageTooLarge, native_shape
-from engine.nonfinite import nonfinite_warning
 from gui.autosave import Autosaver, app_data_folder
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
@@ -541,8 +540,7 @@ class MainWindow(QMainWindow):
     def _report_nonfinite(self, result: RunResult) -> None:
         """Keep a status message naming where NaN or infinite values start while a result holds
         any; remove it with the first result that holds none."""
-        warning = nonfinite_warning(result.input, result.outputs,
-                                    [layer.name for layer in result.stack.layers])
+        warning = result.nonfinite  # already computed by the worker
         bar = self.statusBar()
         if warning is not None:
             self._nonfinite_message = warning[0].upper() + warning[1:]

@@ -178,6 +178,26 @@ def test_the_engine_runs_off_the_ui_thread_and_the_ui_stays_responsive(qtbot, mo
     assert threads and threading.get_ident() not in threads
 
 
+def test_the_nan_scan_is_made_off_the_ui_thread(qtbot, monkeypatch):
+    threads = []
+    original = engine.executor.nonfinite_warning
+
+    def recording(*args):
+        threads.append(threading.get_ident())
+        return original(*args)
+
+    monkeypatch.setattr(engine.executor, "nonfinite_warning", recording)
+    worker = ComputeWorker()
+    stack = demo()
+    x = load_sample(stack.input).copy()
+    x[0, 0, 5, 5] = np.nan
+    with qtbot.waitSignal(worker.finished, timeout=10000) as done:
+        worker.post(1, stack, x)
+    result = done.args[1]
+    assert threads and threading.get_ident() not in threads
+    assert result.nonfinite.startswith("the input holds 1 NaN value") and len(threads) == 1
+
+
 def test_an_input_that_does_not_fit_is_reported_and_the_worker_goes_on(qtbot):
     worker = ComputeWorker()
     stack = demo()
