@@ -100,6 +100,12 @@ def test_summary_of_a_stack_that_cannot_compute_names_the_layer(capsys, lenet_fi
 def test_presets_by_name(capsys):
     status, out, _ = run_cli(capsys, "summary", "LeNet-5", "--json")
     assert status == 0 and json.loads(out)["total_params"] == 61706
+    # VGG-16 at batch 32, the GPU benchmark's size; 138,357,544 parameters (Simonyan & Zisserman).
+    status, out, _ = run_cli(capsys, "summary", "vgg-16", "--input-shape", "32,3,224,224", "--json")
+    summary = json.loads(out)
+    assert status == 0 and summary["total_params"] == 138_357_544
+    assert summary["input_shape"] == [32, 3, 224, 224]
+    assert summary["layers"][-1]["output_shape"] == [32, 1000]
 
 
 # errors a user can make
