@@ -172,6 +172,7 @@ def test_perturbing_outside_the_window_never_changes_the_output_and_inside_can()
                 assert changed[inside].any(), "no inside pixel changed a linear stack's output"
 
     check()
-    # Even through ReLUs, max pooling and saturating activations, most inside pixels matter.
-    every = np.concatenate(changed_inside)
-    assert every.mean() > 0.5
+    # Even through ReLUs, max pooling and saturating activations, most inside pixels matter in a
+    # typical example. (Pooled over all examples' pixels, one global max pool's window, where by
+    # design one pixel in a thousand matters, could outweigh the rest.)
+    assert np.median([inside.mean() for inside in changed_inside]) > 0.5
