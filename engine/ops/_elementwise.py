@@ -3,8 +3,8 @@
 One NumPy ufunc call runs on one core. For activations of tens of MB that leaves the second core
 idle: on the 2-core dev VM (Intel, AVX-512) ``np.maximum`` over 51 MB took 7.0 ms on one thread
 and 3.0 ms split over two. Pieces of about 1 MiB also keep a multi-pass function (a sigmoid is
-four passes) in cache from one pass to the next. (On an earlier AMD dev VM the split gained
-nothing, being bound by memory bandwidth there; it costs nothing either.)
+four passes) in cache from one pass to the next. (On an earlier AMD dev VM a ReLU split over
+the pool had gained nothing: there one core already saturated the memory bandwidth.)
 """
 
 from __future__ import annotations
