@@ -210,6 +210,21 @@ def test_block_boundaries(small_blocks, bias, rows):
     np.testing.assert_allclose(got, _reference(x, w, b, **attrs), **TOL)
 
 
+def test_one_worker_still_cuts_cache_sized_blocks(small_blocks, monkeypatch):
+    # Blocks are for the cache as much as for the threads: one worker must not get one block
+    # holding the whole patch matrix.
+    monkeypatch.setattr(conv_module, "num_workers", lambda: 1)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 4, 17, 9), dtype=np.float32)
+    w = rng.standard_normal((5, 4, 3, 3), dtype=np.float32)
+    attrs = {"strides": [1, 1], "pads": [2, 2, 2, 2], "dilations": [2, 2], "group": 1}
+    got = conv(x, w, None, **attrs)
+    (blocks,) = small_blocks
+    _assert_partition(blocks, 3, 17)
+    assert len(blocks) > 3
+    np.testing.assert_allclose(got, _reference(x, w, None, **attrs), **TOL)
+
+
 def test_blocks_with_stride_dilation_groups_3d(small_blocks):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 4, 23, 6, 5), dtype=np.float32)
