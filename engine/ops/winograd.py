@@ -45,7 +45,8 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 _G_KRON = np.einsum("ai,bj->abij", _G, _G).reshape(16, 9).astype(np.float32)
 _AT = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]])
 # The output transform of all four outputs as one (4, 16) matrix, so it is a
-# single GEMM over the block (rows: output (a, b); columns: product (k, l)).
+# single GEMM over the block (rows: output (a, b); columns: product (k, l)),
+# applied as M^T @ A16^T so that each tile's four outputs come out adjacent.
 _A16 = np.einsum("ak,bl->abkl", _AT, _AT).reshape(4, 16).astype(np.float32)
 
 
@@ -81,7 +82,7 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     with single_threaded_blas():
         u = _kernel_transform(w)
     out = _arena.empty((n, c_out, h_out, w_out))
-    bias = None if b is None else b.reshape(c_out, 1, 1)
+    bias = None if b is None else b.reshape(c_out, 1)
     blocks = [(i, t0, min(tiles_y, t0 + per_block))
               for i in range(n) for t0 in range(0, tiles_y, per_block)]
     # Plane column X of parity px is padded column 2X + px, i.e. input column
@@ -96,7 +97,7 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                 np.empty((4, 2, c_in * plane), dtype=np.float32),  # row stage
                 np.empty((16, c_in * plane), dtype=np.float32),  # V, garbage cells included
                 np.empty((16, c_out, t * row), dtype=np.float32),  # M
-                np.empty((4, c_out * t * row), dtype=np.float32))  # Y
+                np.empty((c_out * t * row, 4), dtype=np.float32))  # Y, a tile's 4 side by side
 
     def run_block(block: tuple[int, int, int]) -> None:
         i, t0, t1 = block
@@ -108,12 +109,18 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         _input_transform(planes, rows, v, row)
         # Each channel's V cells past its grid are garbage: the GEMM skips them (ldb = plane).
         np.matmul(u, v.reshape(16, c_in, -1)[:, :, :grid], out=m)
-        np.matmul(_A16, m.reshape(16, -1), out=y)
+        if bias is not None:
+            # Product (1, 1) enters all four outputs with weight 1 (A^T's second column), so
+            # the bias added there is added to every output, at 1/16 of the cost.
+            m[5] += bias
+        np.matmul(m.reshape(16, -1).T, _A16.T, out=y)
         # Output (a, b) of tile (Y, X) is pixel (2Y + a, 2X + b) of the block.
-        if 2 * t1 <= h_out and w_out % 2 == 0:  # all four at once: one call
-            src = y.reshape(2, 2, c_out, t, row)[..., :w_out // 2]
-            dst = out[i, :, 2 * t0:2 * t1].reshape(c_out, t, 2, w_out // 2, 2)
-            _write(src, dst.transpose(2, 4, 0, 1, 3), bias)
+        if 2 * t1 <= h_out and w_out % 2 == 0:
+            # Pixels (2X, 2X + 1) of an output row are outputs (a, 0) and (a, 1) of tile X,
+            # adjacent in y: one 8-byte element each side, so one contiguous copy per row.
+            src = y.reshape(c_out, t, row, 2, 2).view(np.float64)[..., 0]
+            dst = out[i, :, 2 * t0:2 * t1].view(np.float64).reshape(c_out, t, 2, w_out // 2)
+            np.copyto(dst, src[:, :, :w_out // 2].transpose(0, 1, 3, 2))
             return
         for a in range(2):
             r0 = 2 * t0 + a
@@ -121,20 +128,11 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
             for bb in range(2):
                 n_cols = (w_out - bb + 1) // 2
                 if n_rows > 0 and n_cols > 0:
-                    src = y[2 * a + bb].reshape(c_out, t, row)[:, :n_rows, :n_cols]
-                    _write(src, out[i, :, r0:r0 + 2 * n_rows - 1:2, bb:bb + 2 * n_cols - 1:2],
-                           bias)
+                    src = y[:, 2 * a + bb].reshape(c_out, t, row)[:, :n_rows, :n_cols]
+                    np.copyto(out[i, :, r0:r0 + 2 * n_rows - 1:2, bb:bb + 2 * n_cols - 1:2], src)
 
     run_chunked(blocks, run_block)
     return out
-
-
-def _write(src: np.ndarray, dst: np.ndarray, bias: np.ndarray | None) -> None:
-    """``dst = src (+ bias)``."""
-    if bias is None:
-        np.copyto(dst, src)
-    else:
-        np.add(src, bias, out=dst)
 
 
 def _parity_range(first: int, count: int, size: int) -> tuple[int, int]:
