@@ -51,6 +51,17 @@ def _set_quietly(widget: QWidget, setter: str, value: Any, getter: str) -> None:
     widget.blockSignals(False)
 
 
+def _set_number_quietly(box: QSpinBox | QDoubleSpinBox, value: float) -> None:
+    """``_set_quietly`` for a number box, first widening its range to take a value that a file
+    or the API set past the field's usual range: a clamped box would show another value than
+    the layer has."""
+    if value > box.maximum():
+        box.setMaximum(value)
+    if value < box.minimum():
+        box.setMinimum(value)
+    _set_quietly(box, "setValue", value, "value")
+
+
 class FieldEditor(QWidget):
     """A widget for one spec field. Emits `edited(value)` when the person changes it."""
     edited = Signal(object)
@@ -78,7 +89,7 @@ class IntEditor(FieldEditor):
         self.layout_.addWidget(self.box)
 
     def set_value(self, value: int) -> None:
-        _set_quietly(self.box, "setValue", value, "value")
+        _set_number_quietly(self.box, value)
 
 
 class NumberBox(QDoubleSpinBox):
@@ -120,7 +131,7 @@ class FloatEditor(FieldEditor):
         self.layout_.addWidget(self.box)
 
     def set_value(self, value: float) -> None:
-        _set_quietly(self.box, "setValue", value, "value")
+        _set_number_quietly(self.box, value)
 
 
 class BoolEditor(FieldEditor):
@@ -177,7 +188,7 @@ class AxesEditor(FieldEditor):
 
     def set_value(self, value: tuple[int, ...]) -> None:
         for box, v in zip(self.boxes, value):
-            _set_quietly(box, "setValue", v, "value")
+            _set_number_quietly(box, v)
 
 
 class SidesEditor(AxesEditor):
@@ -449,7 +460,7 @@ class InputEditor(QFrame):
             self._make_sizes(rank)
         for box, value in zip([self.channels, self.batch, *self.sizes],
                               [spec.channels, spec.batch, *spec.spatial]):
-            _set_quietly(box, "setValue", value, "value")
+            _set_number_quietly(box, value)
         _set_quietly(self.axes, "setCurrentIndex", rank, "currentIndex")
 
     def _make_sizes(self, rank: int) -> None:

@@ -114,6 +114,19 @@ def test_field_edit_updates_cards_and_merges_into_one_undo_step(window):
     assert window.document.undo_stack.undoText() == "Change filters of conv1"
 
 
+def test_values_past_a_fields_usual_range_are_shown_as_they_are(window):
+    # A file or a matched input can hold more than the boxes' usual range: they must show it,
+    # not a clamped value the layer does not have.
+    from models.stack import InputSpec
+    window.stack_view.select(0)
+    window.document.set_field((0, None), "dilation", (40, 1))
+    assert window.property_editor.editors["dilation"].value() == (40, 1)
+    window.document.set_input(InputSpec(1, (16000,)))  # a 1 s recording at 16 kHz
+    assert [box.value() for box in window.input_editor.sizes] == [16000]
+    window.document.undo_stack.undo()
+    assert [box.value() for box in window.input_editor.sizes] == [128, 128]
+
+
 def test_pads_are_editable_only_with_explicit_padding(window):
     window.stack_view.select(0)  # conv1, same padding
     editors = window.property_editor.editors
