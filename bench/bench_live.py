@@ -26,6 +26,10 @@ temporary folder, saved layout not restored) and waits for the first maps. Then:
 3. Where the UI thread's time goes: wall time inside the window's slots (stack cards, summary
    table, property editor, kernel view, analysis, feature-map drawing) summed over both phases,
    per edit. Nested slots are listed under their caller and included in its time.
+4. A big model's result: the VGG block at 1x3x224x224 (64-channel 224x224 maps), conv2 shown.
+   The UI thread's time in FeatureMapView.show_result and in the paint after it, with the
+   previews made beforehand as the compute worker makes them (PreviewCache.prepare, timed too)
+   and without (the view makes them itself); median of 5 fresh engine results each.
 
 Prints figures only; nothing is asserted.
 """
@@ -63,7 +67,7 @@ from engine.executor import run  # noqa: E402
 from engine.forward import layer_forward  # noqa: E402
 from gui.sample_inputs import load_sample  # noqa: E402
 from models.layers import Sigmoid  # noqa: E402
-from models.presets import demo  # noqa: E402
+from models.presets import demo, vgg_block  # noqa: E402
 from models.stack import Stack  # noqa: E402
 
 TICK_MS = 5
@@ -363,6 +367,36 @@ def gaps_summary(gaps: list[float]) -> str:
     return f"longest gap {max(ms):6.1f} ms   p99 gap {percentile(ms, 99):6.1f} ms   ticks {len(ms)}"
 
 
+def big_result_drawing() -> list[tuple[bool, float, float, float]]:
+    """Phase 4: per mode (previews prepared first or not), the medians of the preparation,
+    show_result and paint times (s) of the VGG block's result, conv2 selected."""
+    stack = vgg_block()
+    x = np.random.default_rng(0).standard_normal((1, *stack.input.sample_shape)).astype(np.float32)
+    view = FeatureMapView()
+    view.resize(900, 600)
+    view.show()
+    view.select_layer(2)
+    view.show_result(run(stack, x))  # the view's expectation and widgets, untimed
+    QApplication.processEvents()
+    rows = []
+    for prepared in (False, True):
+        times = []
+        for _ in range(5):
+            result = run(stack, x)
+            start = time.perf_counter()
+            if prepared:
+                view.previews.prepare(result)
+            shown = time.perf_counter()
+            view.show_result(result)
+            drawn = time.perf_counter()
+            view.grab()  # paints the whole view, as the next frame would
+            times.append((shown - start, drawn - shown, time.perf_counter() - drawn))
+            del result
+        rows.append((prepared, *(statistics.median(t[i] for t in times) for i in range(3))))
+    view.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=40)
@@ -422,6 +456,12 @@ def main() -> None:
         window.compute.wait()
         window.document.undo_stack.setClean()
         window.close()
+
+    print("\nVGG block result at 1x3x224x224, conv2 (64 x 224 x 224) shown (median of 5)")
+    for prepared, prepare, show, paint in big_result_drawing():
+        where = "made by the worker first" if prepared else "made by the view         "
+        print(f"  previews {where}  worker {prepare * 1e3:5.1f} ms   UI thread: show_result "
+              f"{show * 1e3:5.1f} ms, paint {paint * 1e3:5.1f} ms")
 
 
 if __name__ == "__main__":

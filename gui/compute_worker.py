@@ -8,8 +8,9 @@ dropped here, so receivers never see a stale stack's maps. An input that does no
 ConfigError) or an unexpected engine failure becomes `failed(version, message)`: the worker never
 dies. `busy(bool)` is true from the first post until no request is left. A stack whose outputs
 would not fit the memory budget is refused before it runs, as a `failed` with the estimate. A
-result's scan for NaN and infinite values (RunResult.nonfinite, a pass over every output) is made
-on the pool thread before it is sent.
+result's scan for NaN and infinite values (RunResult.nonfinite, a pass over every output) and the
+previews the feature-map view will draw of it (`previews`, a gui.layer_previews.PreviewCache) are
+made on the pool thread before it is sent.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, SignalInstance
 
 from engine import executor
 from engine.executor import Cancelled, RunResult
+from gui.layer_previews import PreviewCache
 from models.errors import ConfigError
 from models.stack import Stack
 
@@ -49,10 +51,12 @@ class ComputeWorker(QObject):
     busy = Signal(bool)
 
     def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None,
-                 memory_budget: int | None = None) -> None:
+                 memory_budget: int | None = None, previews: PreviewCache | None = None) -> None:
         """memory_budget: bytes a run's kept outputs may take (None: the engine's default,
-        engine.memory_budget.default_budget())."""
+        engine.memory_budget.default_budget()); previews: where to put what the view will draw
+        of each result (None: a cache of the worker's own)."""
         super().__init__(parent)
+        self.previews = previews if previews is not None else PreviewCache()
         self._pool = pool or QThreadPool.globalInstance()
         self._memory_budget = memory_budget
         self._lock = threading.Lock()
@@ -112,7 +116,15 @@ class ComputeWorker(QObject):
                            f"the engine failed: {type(err).__name__}: {err}")
                 continue
             self._previous = result
+            if self._superseded():
+                continue  # the UI would drop this result: a newer one is on its way
             _ = result.nonfinite  # the NaN/Inf scan: made here, not on the UI thread
+            try:
+                self.previews.prepare(result)
+            except Exception as err:  # noqa: BLE001 - the worker must outlive a bug here too
+                self._send(self._relay.error, request.version,
+                           f"preparing the maps failed: {type(err).__name__}: {err}")
+                continue
             self._send(self._relay.done, request.version, result)
         self._send(self._relay.idle)
 

@@ -9,7 +9,9 @@ below them a strip of per-layer thumbnails that select a layer when clicked. Cli
 that channel enlarged in the input's place; clicking it again or choosing another layer brings the
 input back. The view never
 computes a layer: it only draws what `show_result` hands it (the engine runs in gui.compute_worker),
-so changing the selection, colour map or contrast is instant.
+so changing the selection, colour map or contrast is instant. Thumbnails, stats and mosaics come
+from a gui.layer_previews.PreviewCache, which the worker fills for each result with what the view
+last asked for: after an edit the view only looks them up.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
 from engine.executor import RunResult
 from models.stack import Stack
 from gui.explain_receptive_panel import field_overlay
-from gui.mosaic import (Mosaic, TileGrid, layer_maps, layer_mosaic, layer_stats, normalise,
-                        thumbnail)
+from gui.layer_previews import MosaicRequest, PreviewCache
+from gui.mosaic import Mosaic, TileGrid, layer_maps, normalise, thumbnail
 from gui.theme import colors, mute
 
 LUT_SIZE = 256
@@ -64,8 +66,9 @@ class ThumbnailStrip(QWidget):
     """One small button per layer showing its thumbnail; `chosen(index)` when one is clicked."""
     chosen = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, previews: PreviewCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._previews = previews
         self.layout_ = QHBoxLayout(self)
         self.layout_.setContentsMargins(2, 2, 2, 2)
         self.layout_.setSpacing(3)
@@ -91,7 +94,7 @@ class ThumbnailStrip(QWidget):
             if output is not None and drawn[0] is output and drawn[1] is lut:
                 continue
             if output is not None:
-                pixmap = QPixmap.fromImage(colour_image(thumbnail(output[0]), lut))
+                pixmap = QPixmap.fromImage(colour_image(self._previews.thumbnail(output), lut))
                 button.setIcon(QIcon(pixmap.scaled(
                     THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.FastTransformation)))
@@ -139,8 +142,10 @@ class FeatureMapView(QWidget):
     fitChosen = Signal(str)
     pixelClicked = Signal(int, int, object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, previews: PreviewCache | None = None) -> None:
+        """previews: the cache the compute worker fills (None: one of the view's own)."""
         super().__init__(parent)
+        self.previews = previews if previews is not None else PreviewCache()
         # Below its toolbar's width the view clips rather than forcing the window wider.
         self.setMinimumWidth(MIN_WIDTH)
         self.result: RunResult | None = None
@@ -251,7 +256,7 @@ class FeatureMapView(QWidget):
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hover = mute(QLabel("Hover over a map to read a value."))
         self.hover.setWordWrap(True)
-        self.strip = ThumbnailStrip()
+        self.strip = ThumbnailStrip(self.previews)
         scroll = QScrollArea()
         scroll.setWidget(self.strip)
         scroll.setWidgetResizable(True)
@@ -435,11 +440,16 @@ class FeatureMapView(QWidget):
         if result is None:
             return
         if index is None or index >= len(result.outputs):
+            self.previews.expect(None)
             self._show_message("Select a layer to see its feature maps.")
             self.stats.setText("")
             return
         layer = result.stack.layers[index]
         ort = self._ort if self.showing_ort() else None
+        request = MosaicRequest(index, not self.per_channel.isChecked(), self.depth.value(),
+                                self.map_aspect())
+        if ort is None:
+            self.previews.expect(request)  # the worker prepares this for the next result
         output = ort[2][index] if ort is not None else result.outputs[index]
         if output is None:
             error = result.error
@@ -459,7 +469,7 @@ class FeatureMapView(QWidget):
         else:
             timing = ("reused from the previous run" if index < result.reused
                       else f"{result.seconds[index] * 1e3:.1f} ms")
-        self.stats.setText(f"{layer_stats(sample).text()} · {timing}")
+        self.stats.setText(f"{self.previews.stats(output).text()} · {timing}")
         self.depth_row.setVisible(sample.ndim == 4)
         if sample.ndim == 1:
             self._draw_bars(sample)
@@ -469,12 +479,12 @@ class FeatureMapView(QWidget):
             self.depth.setRange(0, sample.shape[1] - 1)
             self.depth.blockSignals(False)
             self.depth_label.setText(f"Depth {self.depth.value()} / {sample.shape[1] - 1}")
-        self._draw_mosaic(sample, keep_range)
+        self._draw_mosaic(request, output, keep_range)
 
-    def _draw_mosaic(self, sample: np.ndarray, keep_range: bool) -> None:
-        mosaic = layer_mosaic(sample, shared=not self.per_channel.isChecked(),
-                              depth=self.depth.value(), aspect=self.map_aspect())
+    def _draw_mosaic(self, request: MosaicRequest, output: np.ndarray, keep_range: bool) -> None:
+        mosaic = self.previews.mosaic(output, request.shared, request.depth, request.aspect)
         assert mosaic is not None
+        sample = output[0]
         resized = self.mosaic is None or self.mosaic.image.shape != mosaic.image.shape
         self.mosaic = mosaic
         self._maps = layer_maps(sample, self.depth.value())

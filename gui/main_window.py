@@ -123,9 +123,9 @@ class MainWindow(QMainWindow):
         self.input_editor = InputEditor(self.document)
         self.stack_view = StackView(self.document)
         self.feature_maps = FeatureMapPanel()
-        self.feature_view = FeatureMapView()
-        self.feature_maps.set_view(self.feature_view)
         self.compute = ComputeWorker(self)
+        self.feature_view = FeatureMapView(previews=self.compute.previews)
+        self.feature_maps.set_view(self.feature_view)
         self._version = 0
         self._input_path: Path | None = None  # None: the built-in sample
         self._input: np.ndarray | None = None

@@ -88,28 +88,54 @@ def grid_for(channels: int, tile_h: int, tile_w: int, gap: int = GAP,
     return TileGrid(channels, tile_h, tile_w, rows, cols, gap)
 
 
+def _ranges(data: np.ndarray, shared: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(data, low, span) for scaling data (C, ...) to [0, 1]; low and span broadcast against it.
+
+    Non-finite values are set to 0 (in a copy) only when there are any: a finite channel's min
+    and max are finite, so two reductions tell. A constant range gets an infinite span, which
+    maps its values (all equal to low) to 0 without a division by zero.
+    """
+    axes = None if shared else tuple(range(1, data.ndim))
+    low = data.min(axis=axes, keepdims=True)
+    high = data.max(axis=axes, keepdims=True)
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+        low = data.min(axis=axes, keepdims=True)
+        high = data.max(axis=axes, keepdims=True)
+    span = high - low
+    span[span == 0] = np.inf
+    return data, low, span
+
+
 def normalise(maps: np.ndarray, shared: bool) -> np.ndarray:
     """maps (C, ...) scaled to [0, 1]: one range for all channels (shared) or one per channel.
 
     A constant range maps to 0; non-finite values become 0 so the image stays drawable.
     """
-    data = np.nan_to_num(np.asarray(maps, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    axes = None if shared else tuple(range(1, data.ndim))
-    low = data.min(axis=axes, keepdims=True)
-    span = data.max(axis=axes, keepdims=True) - low
-    return np.divide(data - low, span, out=np.zeros_like(data), where=span > 0)
+    data, low, span = _ranges(np.asarray(maps, dtype=np.float32), shared)
+    scaled = np.subtract(data, low)
+    return np.divide(scaled, span, out=scaled)
 
 
 def tile(maps: np.ndarray, shared: bool = True, grid: TileGrid | None = None,
          aspect: float = 1.0) -> Mosaic:
-    """Tile (C, H, W) maps into one mosaic on `grid` (default: grid_for the aspect, 1-pixel gap)."""
+    """Tile (C, H, W) maps into one mosaic on `grid` (default: grid_for the aspect, 1-pixel gap).
+
+    Each tile is scaled straight into its place in the mosaic: two passes over the values in
+    all, with no full-size temporary (the mosaic of a 64-channel 224x224 layer is drawn on
+    the UI thread whenever the view asks for a layer the worker did not prepare).
+    """
     channels, height, width = maps.shape
     grid = grid or grid_for(channels, height, width, aspect=aspect)
-    scaled = normalise(maps, shared)
+    data, low, span = _ranges(np.asarray(maps, dtype=np.float32), shared)
+    low = np.broadcast_to(low, (channels, 1, 1))
+    span = np.broadcast_to(span, (channels, 1, 1))
     image = np.full(grid.shape, GAP_VALUE, np.float32)
     for k in range(channels):
         y, x = grid.origin(k)
-        image[y:y + height, x:x + width] = scaled[k]
+        place = image[y:y + height, x:x + width]
+        np.subtract(data[k], low[k], out=place)
+        np.divide(place, span[k], out=place)
     return Mosaic(image, grid)
 
 
