@@ -22,7 +22,9 @@ onnxruntime's per-node kernel time from its profiler (all-outputs graph, so
 nodes map one-to-one to layers, block nodes summed into their layer), and for
 every convolution of at least 0.5 GFLOP its GFLOP/s as a percentage of the
 float32 matmul GFLOP/s NumPy reaches in the same run (2048^3, BLAS on all
-cores).
+cores). onnxruntime's own MatMul on the same matrices is timed too: where
+its convolutions run faster than either matmul, they do not owe it to a
+faster GEMM.
 
 ``--threads N`` holds everything to N threads (engine pool, BLAS, the
 onnxruntime session, the matmul). On a shared machine, ``--threads 1
@@ -52,6 +54,8 @@ import onnxruntime as ort  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from _timing import interleaved_times, print_environment  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+
 from engine.executor import run  # noqa: E402
 from engine.onnx_export import export_model  # noqa: E402
 from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402
@@ -129,6 +133,20 @@ def matmul_call() -> tuple[Callable[[], object], float]:
     return (lambda: a @ b), 2.0 * MATMUL_SIZE ** 3
 
 
+def ort_matmul_call() -> Callable[[], object]:
+    """onnxruntime's MatMul of two MATMUL_SIZE^2 float32 matrices, on the benchmark's threads."""
+    size = [MATMUL_SIZE, MATMUL_SIZE]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, size) for name in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, size)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort_session(model.SerializeToString())
+    rng = np.random.default_rng(0)
+    feed = {name: rng.standard_normal(size, dtype=np.float32) for name in ("a", "b")}
+    return lambda: session.run(None, feed)
+
+
 def bench_case(case: Case, rounds: int, batch: int | None,
                clock: Callable[[], float]) -> dict[str, float]:
     base = case.build()
@@ -152,11 +170,12 @@ def bench_case(case: Case, rounds: int, batch: int | None,
         seconds.append(run(stack, x).seconds)
 
     mm, mm_flops = matmul_call()
-    t_ours, t_final, t_all, t_mm = interleaved_times(
-        [engine, lambda: final_session.run(None, feed), lambda: all_session.run(None, feed), mm],
-        rounds, clock)
+    t_ours, t_final, t_all, t_mm, t_ort_mm = interleaved_times(
+        [engine, lambda: final_session.run(None, feed), lambda: all_session.run(None, feed), mm,
+         ort_matmul_call()], rounds, clock)
     med = {k: statistics.median(v) for k, v in
-           (("ours", t_ours), ("final", t_final), ("all", t_all), ("mm", t_mm))}
+           (("ours", t_ours), ("final", t_final), ("all", t_all), ("mm", t_mm),
+            ("ort_mm", t_ort_mm))}
     mm_gflops = mm_flops / med["mm"] / 1e9
     layer_ours = [statistics.median(s[i] for s in seconds) for i in range(len(names))]
     layer_ort = ort_node_times(all_model, feed, names, rounds)
@@ -166,7 +185,8 @@ def bench_case(case: Case, rounds: int, batch: int | None,
           f"{med['final'] * 1e3:8.2f} ms, ratio {med['ours'] / med['final']:5.2f} | every layer "
           f"{med['all'] * 1e3:8.2f} ms, ratio {med['ours'] / med['all']:5.2f} | "
           f"max |diff| {err:.1e}")
-    print(f"   NumPy matmul {MATMUL_SIZE}^3: {mm_gflops:.0f} GFLOP/s")
+    print(f"   NumPy matmul {MATMUL_SIZE}^3: {mm_gflops:.0f} GFLOP/s; onnxruntime MatMul: "
+          f"{mm_flops / med['ort_mm'] / 1e9:.0f} GFLOP/s")
     print(f"   {'layer':<10} {'type':<14} {'GFLOP':>6} {'ours ms':>8} {'ort ms':>8} "
           f"{'ours/ort':>8} {'GFLOP/s':>8} {'% matmul':>8}")
     for i, (name, layer_report) in enumerate(zip(names, report.layers)):
