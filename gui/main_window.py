@@ -99,6 +99,9 @@ class FeatureMapPanel(QFrame):
 
     def set_view(self, view: QWidget) -> None:
         self.layout_.replaceWidget(self.placeholder, view)
+        # Out of the layout but still a visible child until deleted: hidden now, or its text
+        # shows through the view's empty margins until the event loop next runs.
+        self.placeholder.hide()
         self.placeholder.deleteLater()
 
 

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QLabel
 
 import engine.executor
 from engine.executor import run
 from engine.input_files import load_input
 from gui.compute_worker import ComputeWorker
+from gui.main_window import FeatureMapPanel
 from gui.mosaic import layer_maps, tile
 from gui.sample_inputs import load_sample
 from models.kernel_presets import apply_to_filter, preset_kernel
@@ -291,3 +293,15 @@ def test_colour_map_and_theme_change_the_drawing_not_the_data(qtbot, window):
     assert view.maps_widget.backgroundBrush().color().lightness() > 200
     window.set_theme("dark")
     assert view.map_item.lut[0].max() < 60
+
+
+def test_the_panel_placeholder_is_hidden_as_soon_as_the_view_takes_its_place(qtbot):
+    # Left to deleteLater alone, its text showed through the empty margins beside a narrow
+    # mosaic until the event loop next ran (seen in screenshots of the 3D volume block).
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    placeholder = panel.placeholder
+    assert placeholder.isVisible()
+    panel.set_view(QLabel("the view"))
+    assert not placeholder.isVisible()
