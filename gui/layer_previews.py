@@ -46,17 +46,20 @@ class _Entry:
 class PreviewCache:
     """Thumbnails, stats and mosaics of sample 0 of layer outputs, per output array."""
 
-    def __init__(self) -> None:
+    def __init__(self, thumbnail_side: int = 104) -> None:
+        """thumbnail_side: the longest side of a thumbnail, in pixels (the strip's buttons show
+        52-pixel icons; twice that keeps them sharp on a high-density screen)."""
+        self.thumbnail_side = thumbnail_side
         # Re-entrant: an array dying during an allocation under the lock calls _forget.
         self._lock = threading.RLock()
         self._entries: dict[int, _Entry] = {}
         self._expected: MosaicRequest | None = None
 
     def thumbnail(self, output: np.ndarray) -> np.ndarray:
-        """gui.mosaic.thumbnail of output[0]."""
+        """gui.mosaic.thumbnail of output[0], at most thumbnail_side pixels a side."""
         entry = self._entry(output)
         if entry.thumbnail is None:
-            entry.thumbnail = thumbnail(output[0])
+            entry.thumbnail = thumbnail(output[0], self.thumbnail_side)
         return entry.thumbnail
 
     def stats(self, output: np.ndarray) -> LayerStats:

@@ -169,17 +169,36 @@ def layer_mosaic(output: np.ndarray, shared: bool = True, depth: int = 0,
     return None if maps is None else tile(maps, shared, aspect=aspect)
 
 
-def thumbnail(output: np.ndarray) -> np.ndarray:
+def thumbnail(output: np.ndarray, max_side: int | None = None) -> np.ndarray:
     """A small-view image in [0, 1] of one sample's output: the mean over channels (the middle
-    slice for 3D, a one-row strip for flat outputs)."""
+    slice for 3D, a one-row strip for flat outputs), averaged down over square blocks until no
+    side is longer than max_side (None: full size; see `shrink`)."""
     if output.ndim == 1:
-        return normalise(output[np.newaxis, np.newaxis], shared=True)[0]
-    mean = output.mean(axis=0)
-    if mean.ndim == 1:
-        mean = np.repeat(mean[np.newaxis], max(1, len(mean) // 8), axis=0)
-    elif mean.ndim == 3:
-        mean = mean[mean.shape[0] // 2]
-    return normalise(mean[np.newaxis], shared=True)[0]
+        image = output[np.newaxis]
+    elif output.ndim == 3:
+        image = output.mean(axis=0)
+    else:  # a signal's mean (1, L), or a volume's middle slice
+        image = output[:, output.shape[1] // 2] if output.ndim == 4 else output[:, np.newaxis]
+        image = image.mean(axis=0)
+    if max_side is not None:
+        image = shrink(image, max_side)
+    if output.ndim == 2:  # the signal as a strip 8 times as wide as it is tall
+        image = np.repeat(image, max(1, image.shape[1] // 8), axis=0)
+    return normalise(image[np.newaxis], shared=True)[0]
+
+
+def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    """image (H, W) averaged over f x f blocks, f the smallest factor that brings both sides to
+    max_side or below (a side shorter than f is averaged whole); the rows and columns past the
+    last whole block are dropped. image itself when it is small enough already."""
+    height, width = image.shape
+    factor = -(-max(height, width) // max_side)
+    if factor <= 1:
+        return image
+    fy, fx = min(factor, height), min(factor, width)
+    rows, cols = height // fy, width // fx
+    blocks = image[:rows * fy, :cols * fx].reshape(rows, fy, cols, fx)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
 def layer_stats(output: np.ndarray) -> LayerStats:

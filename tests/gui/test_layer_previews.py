@@ -27,7 +27,7 @@ def result():
 def test_previews_equal_what_gui_mosaic_makes_and_are_made_once(result):
     cache = PreviewCache()
     output = result.outputs[CONV2]
-    np.testing.assert_array_equal(cache.thumbnail(output), thumbnail(output[0]))
+    np.testing.assert_array_equal(cache.thumbnail(output), thumbnail(output[0], cache.thumbnail_side))
     assert cache.stats(output) == layer_stats(output[0])
     mosaic = cache.mosaic(output, shared=False, depth=0, aspect=1.5)
     expected = layer_mosaic(output[0], shared=False, depth=0, aspect=1.5)

@@ -6,7 +6,7 @@ import pytest
 
 from engine.executor import run
 from gui.mosaic import (GAP_VALUE, TileGrid, grid_for, heat_map, layer_maps, layer_mosaic,
-                        layer_stats, thumbnail, tile)
+                        layer_stats, shrink, thumbnail, tile)
 from gui.sample_inputs import load_sample
 from models.presets import demo
 
@@ -113,3 +113,20 @@ def test_thumbnail_is_a_2d_image_in_unit_range(shape):
 def test_tile_grid_shape_counts_gaps_between_tiles_only():
     assert TileGrid(5, 4, 6, 2, 3, 1).shape == (9, 20)
 
+
+
+def test_a_shrunk_thumbnail_averages_blocks_and_keeps_the_aspect():
+    values = np.arange(12 * 300, dtype=np.float32).reshape(12, 300)
+    small = shrink(values, 100)
+    assert small.shape == (4, 100)  # a factor of 3 both ways
+    np.testing.assert_allclose(small[1, 2], values[3:6, 6:9].mean())
+    assert shrink(values, 300) is values
+    assert shrink(np.ones((1, 5000), np.float32), 104).shape == (1, 102)  # 1 row stays 1 row
+    rng = np.random.default_rng(5)
+    maps = rng.standard_normal((8, 224, 224)).astype(np.float32)
+    image = thumbnail(maps, max_side=104)
+    assert image.shape == (74, 74) and image.min() == 0 and image.max() == 1
+    signal = thumbnail(rng.standard_normal((4, 16000)).astype(np.float32), max_side=104)
+    assert signal.shape == (12, 103)  # 16000 // 154: a strip 8 times as wide as tall
+    volume = rng.standard_normal((2, 5, 6, 7)).astype(np.float32)
+    np.testing.assert_allclose(thumbnail(volume), thumbnail(volume[:, 2]), atol=1e-6)
