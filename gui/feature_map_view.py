@@ -1,9 +1,9 @@
 """The live feature-map view: the selected layer's output drawn from the newest RunResult.
 
-One pyqtgraph ImageItem shows the whole layer as a tiled mosaic (gui.mosaic), on the fast path:
-float32 C-contiguous data, fixed LEVELS and a 256-entry uint8 lookup table whose first entry is
-the background colour, so the mosaic's gaps (below 0) vanish into the background while values
-0..1 take the other 255 colours. Flat outputs
+One pyqtgraph ImageItem shows the whole layer as a tiled mosaic (gui.mosaic), on its fastest
+path: the mosaic's uint8 lookup-table indices (gui.mosaic.lut_indices, made by the compute worker)
+and a 256-entry uint8 table whose first entry is the background colour, so the mosaic's gaps
+(below 0) vanish into the background while values 0..1 take the other 255 colours. Flat outputs
 are a bar chart, 3D outputs one depth slice chosen with a slider. Beside the maps sits the input,
 below them a strip of per-layer thumbnails that select a layer when clicked. Clicking a tile shows
 that channel enlarged in the input's place; clicking it again or choosing another layer brings the
@@ -29,13 +29,9 @@ from engine.executor import RunResult
 from models.stack import Stack
 from gui.explain_receptive_panel import field_overlay
 from gui.layer_previews import MosaicRequest, PreviewCache
-from gui.mosaic import Mosaic, TileGrid, layer_maps, normalise, thumbnail
+from gui.mosaic import LEVELS, LUT_SIZE, Mosaic, TileGrid, layer_maps, normalise, thumbnail
 from gui.theme import colors, mute
 
-LUT_SIZE = 256
-# pyqtgraph maps v to index (v - low) * LUT_SIZE / (high - low), clipped to the table: with
-# low = -1/255 a value of 0 lands on index 1 and 1 on the last index; gaps (< 0) clip to index 0.
-LEVELS = (-1.0 / (LUT_SIZE - 1), 1.0)
 
 COLORMAPS = ("viridis", "inferno", "CET-L1", "CET-D1")  # CET-L1: grey; CET-D1: diverging
 COLORMAP_LABELS = {"viridis": "Viridis", "inferno": "Inferno", "CET-L1": "Grey",
@@ -488,7 +484,8 @@ class FeatureMapView(QWidget):
         resized = self.mosaic is None or self.mosaic.image.shape != mosaic.image.shape
         self.mosaic = mosaic
         self._maps = layer_maps(sample, self.depth.value())
-        self.map_item.setImage(mosaic.image, levels=LEVELS, autoLevels=False)
+        # Indices, not values: the same pixels, without pyqtgraph's pass over the image here.
+        self.map_item.setImage(mosaic.indices, levels=(0, LUT_SIZE - 1), autoLevels=False)
         # Heat maps of signals are far wider than tall: let them fill the panel.
         self.map_box.setAspectLocked(sample.ndim != 2)
         self._label_tiles(mosaic.grid)

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
 from gui.document import Document
-from gui.feature_map_view import COLORMAP_LABELS, COLORMAPS, LEVELS, lookup_table
+from gui.feature_map_view import COLORMAP_LABELS, COLORMAPS, lookup_table
 from gui.kernel_tiles import filter_stats, histogram, kernel_keys, kernel_mosaic, kernel_planes
-from gui.mosaic import Mosaic
+from gui.mosaic import LEVELS, Mosaic
 from gui.theme import colors, mute
 from models.errors import ConfigError
 from models.kernel_edits import GABOR_BANK, load_weight, with_preset

@@ -98,7 +98,9 @@ class PreviewCache:
         output = result.outputs[request.layer]
         if output is not None:
             self.stats(output)
-            self.mosaic(output, request.shared, request.depth, request.aspect)
+            mosaic = self.mosaic(output, request.shared, request.depth, request.aspect)
+            if mosaic is not None:
+                _ = mosaic.indices  # what the view hands pyqtgraph
 
     def __len__(self) -> int:
         """Outputs with an entry (arrays still alive that something was made for)."""

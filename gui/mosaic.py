@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 GAP = 1
 GAP_VALUE = -1.0
+LUT_SIZE = 256
+# pyqtgraph maps v to index (v - low) * LUT_SIZE / (high - low), clipped to the table: with
+# low = -1/255 a value of 0 lands on index 1 and 1 on the last index; gaps (< 0) clip to index 0.
+LEVELS = (-1.0 / (LUT_SIZE - 1), 1.0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,24 @@ class Mosaic:
     """A float32 (height, width) image, tiles in [0, 1] and gaps GAP_VALUE, and its grid."""
     image: np.ndarray
     grid: TileGrid
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        """lut_indices(image), made on first use."""
+        return lut_indices(self.image)
+
+
+def lut_indices(image: np.ndarray) -> np.ndarray:
+    """The uint8 lookup-table indices pyqtgraph's ImageItem computes from a float image under
+    LEVELS and a LUT_SIZE-entry table, each time it is handed a new one: (v - low) * LUT_SIZE /
+    (high - low) in float32, clipped to the table and truncated. Handed these instead (with
+    levels (0, LUT_SIZE - 1)), it draws the same pixels without the pass: for a 64-channel
+    224x224 layer that pass and its NaN check took 6-9 ms of the UI thread."""
+    low, high = LEVELS
+    work = np.subtract(image, low, dtype=np.float32)
+    work *= LUT_SIZE / (high - low)
+    np.clip(work, 0, LUT_SIZE - 1, out=work)
+    return work.astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 from engine.ort_runner import available_providers
 from gui.ort_dialog import PROVIDERS
 from models.stack import InputSpec
-from tests.gui.test_feature_maps import CONV2, expected_image, wait_drawn
+from tests.gui.test_feature_maps import CONV2, drawn, expected_image, wait_drawn
 
 
 def finish(qtbot, job) -> None:
@@ -72,11 +72,11 @@ def test_cpu_run_reports_the_provider_and_times_then_the_view_flips(qtbot, windo
 
     view = window.feature_view
     assert view.show_ort.isVisible() and not view.showing_ort()
-    engine_image = view.map_item.image.copy()
+    engine_image = drawn(view).copy()
     view.show_ort.setChecked(True)
     assert view.showing_ort() and "onnxruntime" in view.stats.text()
-    np.testing.assert_allclose(view.map_item.image, expected_image(window, CONV2), atol=1e-4)
-    np.testing.assert_allclose(view.map_item.image, engine_image, atol=1e-4)
+    np.testing.assert_allclose(drawn(view), expected_image(window, CONV2), atol=1e-4)
+    np.testing.assert_allclose(drawn(view), engine_image, atol=1e-4)
 
     # An edit makes onnxruntime's outputs stale: the view goes back to the live engine maps.
     window.document.rename_layer(0, "edges")

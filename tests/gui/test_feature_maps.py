@@ -33,6 +33,13 @@ def wait_drawn(qtbot, window) -> None:
                     == window.document.stack.layers and not view.busy.isVisible(), timeout=10000)
 
 
+def drawn(view) -> np.ndarray:
+    """The values of the mosaic the view draws: it hands pyqtgraph the mosaic's lookup-table
+    indices (tests/gui/test_map_rendering.py checks they draw the values' pixels)."""
+    np.testing.assert_array_equal(view.map_item.image, view.mosaic.indices)
+    return view.mosaic.image
+
+
 def expected_image(window, index: int) -> np.ndarray:
     """What the view should draw for layer `index`, from an independent engine run."""
     stack = window.document.stack
@@ -48,9 +55,9 @@ def test_selected_layer_is_drawn_as_the_mosaic_of_the_engine_output(qtbot, windo
     window.stack_view.select(CONV2)
     assert view.layer_index == CONV2
     assert (view.mosaic.grid.channels, view.mosaic.grid.tile_h) == (16, 64)
-    np.testing.assert_allclose(view.map_item.image, expected_image(window, CONV2), atol=1e-6)
+    np.testing.assert_allclose(drawn(view), expected_image(window, CONV2), atol=1e-6)
     view.per_channel.setChecked(False)
-    np.testing.assert_allclose(view.map_item.image, expected_image(window, CONV2), atol=1e-6)
+    np.testing.assert_allclose(drawn(view), expected_image(window, CONV2), atol=1e-6)
     assert view.pages.currentWidget() is view.maps_widget
     assert "min" in view.stats.text() and "zeros" in view.stats.text()
     assert len(view._labels) == 16
@@ -59,14 +66,14 @@ def test_selected_layer_is_drawn_as_the_mosaic_of_the_engine_output(qtbot, windo
 def test_new_conv_weights_change_the_drawn_map(qtbot, window):
     wait_drawn(qtbot, window)
     window.stack_view.select(0)
-    before = window.feature_view.map_item.image.copy()
+    before = drawn(window.feature_view).copy()
     stack = window.document.stack
     weight = stack.layers[0].weights["W"]
     for k in range(weight.shape[0]):
         weight = apply_to_filter(weight, k, preset_kernel("sobel x", 3))
     window.document.apply(stack.with_weights(0, {"W": weight}), "Sobel x everywhere")
     wait_drawn(qtbot, window)
-    after = window.feature_view.map_item.image
+    after = drawn(window.feature_view)
     assert not np.array_equal(before, after)
     np.testing.assert_allclose(after, expected_image(window, 0), atol=1e-6)
     grid = window.feature_view.mosaic.grid
@@ -90,7 +97,7 @@ def test_an_invalid_layer_shows_its_error_and_earlier_maps_remain(qtbot, window)
     view.strip.buttons[CONV2].click()  # an earlier layer, picked from the thumbnails
     assert window.stack_view.current_path() == (CONV2, None)
     assert view.pages.currentWidget() is view.maps_widget
-    np.testing.assert_allclose(view.map_item.image, expected_image(window, CONV2), atol=1e-6)
+    np.testing.assert_allclose(drawn(view), expected_image(window, CONV2), atol=1e-6)
 
 
 def test_changing_the_selection_redraws_without_recomputing(qtbot, window, monkeypatch):
@@ -274,7 +281,7 @@ def test_other_ranks_get_their_own_sample_and_view(qtbot, window, preset, index,
         assert view.map_item.image.shape == output.shape  # one row per channel
         expected = tile(output[:, None, :], shared=not view.per_channel.isChecked(),
                         grid=view.mosaic.grid).image
-    np.testing.assert_allclose(view.map_item.image, expected, atol=1e-6)
+    np.testing.assert_allclose(drawn(view), expected, atol=1e-6)
 
 
 def test_colour_map_and_theme_change_the_drawing_not_the_data(qtbot, window):

@@ -94,4 +94,5 @@ def test_after_an_edit_the_view_draws_previews_the_worker_made(qtbot, window, mo
     output = view.result.outputs[CONV2]
     expected = layer_mosaic(output[0], shared=not view.per_channel.isChecked(),
                             aspect=view.map_aspect())
-    np.testing.assert_array_equal(view.map_item.image, expected.image)
+    np.testing.assert_array_equal(view.map_item.image, view.mosaic.indices)
+    np.testing.assert_array_equal(view.mosaic.image, expected.image)
