@@ -51,11 +51,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import onnxruntime as ort  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from _timing import interleaved_times, print_environment  # noqa: E402
-from onnx import TensorProto, helper  # noqa: E402
-
 from engine.executor import run  # noqa: E402
 from engine.onnx_export import export_model  # noqa: E402
 from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402

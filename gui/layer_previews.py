@@ -5,18 +5,19 @@ For a big stack the drawing data costs more than a frame. On VGG's 64-channel 22
 layer's mosaic took 19 ms, its stats 5 ms, and each thumbnail of a recomputed layer about 2 ms,
 all on the UI thread, for every edit. `PreviewCache` keeps them per output array, weakly (an
 entry goes when its array does), so the view only looks them up. After each run the worker calls
-`prepare(result)`: the thumbnails of every layer, and the stats and mosaic of the layer the view
-last drew, with the settings it drew it with (`MosaicRequest`), which is what the view asks for
-next unless the person changed the view meanwhile. Anything else is made on first request.
+`prepare(result)`: the thumbnails of every layer, and the stats and mosaic (with its lookup-table
+indices) of the layer the view last drew, with the settings it drew it with (`MosaicRequest`),
+which is what the view asks for next unless the person changed the view meanwhile. Anything else
+is made on first request.
 
-Thread-safety: entries are read and written under one lock; the previews themselves are made
-outside it, so at worst two threads make the same preview once each.
+Thread-safety: the table of entries is guarded by one lock; the previews are made outside it and
+stored with one attribute assignment, so at worst two threads make the same preview once each.
 """
 from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ class _Entry:
     thumbnail: np.ndarray | None = None
     stats: LayerStats | None = None
     # Only the newest mosaic of an output is kept: one per output at most, about its size.
-    mosaic: tuple[tuple[Any, ...], Mosaic | None] | None = field(default=None)
+    mosaic: tuple[tuple[Any, ...], Mosaic | None] | None = None
 
 
 class PreviewCache:

@@ -6,7 +6,8 @@ A layer's output for one sample is (C, *spatial) or flat (F,):
 - (C, D, H, W) -> the tiles of the slice at one depth;
 - (F,)         -> values for a bar chart (no mosaic).
 Mosaic images are float32, C-contiguous: tiles in [0, 1], gaps and empty grid cells GAP_VALUE
-(below every tile value, so a view can give them a background colour with fixed levels).
+(below every tile value, so a view can give them a background colour with fixed LEVELS); a
+mosaic's `indices` are the lookup-table indices those levels give, ready to draw.
 The `TileGrid` maps a mosaic pixel back to (channel, y, x) for hover read-outs.
 """
 from __future__ import annotations
