@@ -14,8 +14,7 @@ from gui.layer_previews import MosaicRequest, PreviewCache
 from gui.mosaic import layer_mosaic, layer_stats, thumbnail
 from gui.sample_inputs import load_sample
 from models.presets import demo
-
-CONV2 = 3  # the demo model's second convolution
+from tests.gui.test_feature_maps import CONV2, wait_drawn
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +68,6 @@ def test_prepare_makes_thumbnails_for_every_layer_and_the_expected_mosaic(result
     cache.stats(output)
     cache.mosaic(output, shared=False, depth=0, aspect=1.2)
     assert len(made) == len(result.outputs) + 2  # the view's requests were all made already
-
-
-def wait_drawn(qtbot, window) -> None:
-    view = window.feature_view
-    qtbot.waitUntil(lambda: view.result is not None and view.result.stack.layers
-                    == window.document.stack.layers and not view.busy.isVisible(), timeout=10000)
 
 
 def test_after_an_edit_the_view_draws_previews_the_worker_made(qtbot, window, monkeypatch):
