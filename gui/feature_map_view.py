@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
 
 from engine.executor import RunResult
 from models.stack import Stack
+from gui.elided_label import ElidedLabel
 from gui.explain_receptive_panel import field_overlay
 from gui.layer_previews import MosaicRequest, PreviewCache
 from gui.mosaic import LEVELS, LUT_SIZE, Mosaic, TileGrid, layer_maps, normalise, thumbnail
@@ -156,10 +157,9 @@ class FeatureMapView(QWidget):
         self._ort: tuple[Stack, np.ndarray, list[np.ndarray], str] | None = None
 
         self.input_name = "sample"
-        self.title = QLabel("No layer selected")
+        # Long layer names must not widen the window: the title gives way and ends in "…".
+        self.title = ElidedLabel("No layer selected")
         self.title.setStyleSheet("font-weight: bold;")
-        # Long layer names and read-outs must not widen the window: labels may shrink and clip.
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.colormap = QComboBox()
         for name in COLORMAPS:
             self.colormap.addItem(COLORMAP_LABELS[name], name)
