@@ -29,7 +29,7 @@ from engine.executor import RunResult
 from models.stack import Stack
 from gui.elided_label import ElidedLabel
 from gui.explain_receptive_panel import field_overlay
-from gui.layer_previews import MosaicRequest, PreviewCache
+from gui.layer_previews import THUMBNAIL_SIDE, MosaicRequest, PreviewCache
 from gui.mosaic import LEVELS, LUT_SIZE, Mosaic, TileGrid, layer_maps, normalise, thumbnail
 from gui.theme import colors, mute
 
@@ -38,7 +38,7 @@ COLORMAPS = ("viridis", "inferno", "CET-L1", "CET-D1")  # CET-L1: grey; CET-D1: 
 COLORMAP_LABELS = {"viridis": "Viridis", "inferno": "Inferno", "CET-L1": "Grey",
                    "CET-D1": "Blue-red"}
 MAX_LABELS = 64  # one TextItem per tile stays cheap up to here; beyond, labels would crowd tiles
-THUMB_SIZE = 52
+THUMB_SIZE = THUMBNAIL_SIDE // 2  # the strip's icons, drawn from previews twice as large
 INPUT_WIDTH = 150
 MIN_WIDTH = 100
 

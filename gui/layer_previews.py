@@ -44,12 +44,16 @@ class _Entry:
     mosaic: tuple[tuple[Any, ...], Mosaic | None] | None = None
 
 
+# The longest side of a strip thumbnail, in pixels: twice the strip's icons (the view derives
+# its icon size from this), which keeps them sharp on a high-density screen.
+THUMBNAIL_SIDE = 104
+
+
 class PreviewCache:
     """Thumbnails, stats and mosaics of sample 0 of layer outputs, per output array."""
 
-    def __init__(self, thumbnail_side: int = 104) -> None:
-        """thumbnail_side: the longest side of a thumbnail, in pixels (the strip's buttons show
-        52-pixel icons; twice that keeps them sharp on a high-density screen)."""
+    def __init__(self, thumbnail_side: int = THUMBNAIL_SIDE) -> None:
+        """thumbnail_side: the longest side of a thumbnail, in pixels."""
         self.thumbnail_side = thumbnail_side
         # Re-entrant: an array dying during an allocation under the lock calls _forget.
         self._lock = threading.RLock()

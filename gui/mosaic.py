@@ -199,11 +199,12 @@ def thumbnail(output: np.ndarray, max_side: int | None = None) -> np.ndarray:
     side is longer than max_side (None: full size; see `shrink`)."""
     if output.ndim == 1:
         image = output[np.newaxis]
+    elif output.ndim == 2:
+        image = output.mean(axis=0)[np.newaxis]
     elif output.ndim == 3:
         image = output.mean(axis=0)
-    else:  # a signal's mean (1, L), or a volume's middle slice
-        image = output[:, output.shape[1] // 2] if output.ndim == 4 else output[:, np.newaxis]
-        image = image.mean(axis=0)
+    else:
+        image = output[:, output.shape[1] // 2].mean(axis=0)
     if max_side is not None:
         image = shrink(image, max_side)
     if output.ndim == 2:  # the signal as a strip 8 times as wide as it is tall
