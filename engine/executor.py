@@ -1,8 +1,9 @@
-"""Runs a whole stack on an input and keeps every layer's output, recomputing only what changed.
+"""Runs a whole network on an input in topological order and keeps every layer's output,
+recomputing only what changed.
 
-Layers are immutable values, so a layer that is the same object as in the previous run, fed the
-same input, gives the same output: a run reuses the previous run's outputs up to the first layer
-that differs (an edit to the last layer costs only that layer).
+Layers are immutable values, so a layer that is the same object as in the previous run, reading
+layers that were themselves reused (or the same input), gives the same output: a run reuses it,
+and recomputes only what lies downstream of an edit (an edit to one branch leaves the others).
 
 A run that would not fit the memory budget (engine.memory_budget) is refused before anything is
 allocated.
@@ -31,11 +32,11 @@ class Cancelled(Exception):
 
 @dataclass
 class RunResult:
-    """Every layer's output for one input (None past a layer that cannot run).
+    """Every layer's output for one input (None for a layer that cannot run or waits on one).
 
     report: the arithmetic the run followed; error: the first layer's ConfigError, if any;
-    seconds: time spent per layer in this run (0 for reused outputs); reused: how many leading
-    layers came from the previous run.
+    seconds: time spent per layer in this run (0 for reused outputs); reused: how many layers
+    came from the previous run (for a chain, a leading run of them).
     """
     stack: Stack
     input: np.ndarray
@@ -50,7 +51,10 @@ class RunResult:
 
     @property
     def output(self) -> np.ndarray | None:
-        return self.outputs[-1] if self.outputs else self.input
+        """The first network output's array (the input for an empty network)."""
+        if not self.outputs:
+            return self.input
+        return self.outputs[self.report.outputs[0] if self.report.outputs else -1]
 
     @functools.cached_property
     def nonfinite(self) -> str | None:
@@ -92,29 +96,46 @@ def run(stack: Stack, x: np.ndarray, previous: RunResult | None = None,
         check_budget(report, batch=x.shape[0], budget=memory_budget)
     stack = materialise(stack, report)
     x = prepare_input(stack, x)
-    outputs: list[np.ndarray | None] = [None] * len(stack.layers)
-    seconds = [0.0] * len(stack.layers)
-    reused = 0
-    if previous is not None and (previous.input is x or (previous.input.shape == x.shape
-                                                         and np.array_equal(previous.input, x))):
-        for old, new in zip(previous.stack.layers, stack.layers):
-            if old is not new or previous.outputs[reused] is None:
-                break
-            outputs[reused] = previous.outputs[reused]
-            reused += 1
-    current = outputs[reused - 1] if reused else x
-    for i in range(reused, len(stack.layers)):
+    count = len(stack.layers)
+    outputs: list[np.ndarray | None] = [None] * count
+    seconds = [0.0] * count
+    reused = _reusable(stack, x, previous)
+    for i in range(count):
         layer_report = report.layers[i]
         if layer_report.info is None:
-            break
+            continue
+        if reused[i] is not None:
+            outputs[i] = reused[i]
+            continue
         if should_stop is not None and should_stop():
             raise Cancelled()
+        inputs = [x if j < 0 else outputs[j] for j in stack.sources[i]]
         start = time.perf_counter()
-        current = layer_forward(stack.layers[i].spec, layer_report.info, stack.layers[i].weights,
-                                current)
+        outputs[i] = layer_forward(stack.layers[i].spec, layer_report.info,
+                                   stack.layers[i].weights, *inputs)
         seconds[i] = time.perf_counter() - start
-        outputs[i] = current
-    return RunResult(stack, x, report, outputs, seconds, reused)
+    return RunResult(stack, x, report, outputs, seconds,
+                     sum(1 for r in reused if r is not None))
+
+
+def _reusable(stack: Stack, x: np.ndarray, previous: RunResult | None) -> list[np.ndarray | None]:
+    """Per layer, the previous run's output when the same layer object read the same arrays."""
+    reused: list[np.ndarray | None] = [None] * len(stack.layers)
+    if previous is None or not (previous.input is x or (previous.input.shape == x.shape
+                                                         and np.array_equal(previous.input, x))):
+        return reused
+    where = {id(layer): j for j, layer in enumerate(previous.stack.layers)}
+    mapped: dict[int, int] = {-1: -1}  # this run's index -> the previous run's, for reused layers
+    for i, layer in enumerate(stack.layers):
+        j = where.get(id(layer))
+        if j is None or previous.outputs[j] is None:
+            continue
+        old_sources = previous.stack.sources[j]
+        if len(old_sources) == len(stack.sources[i]) and all(
+                mapped.get(source) == old for source, old in zip(stack.sources[i], old_sources)):
+            reused[i] = previous.outputs[j]
+            mapped[i] = j
+    return reused
 
 
 def forward(stack: Stack, x: np.ndarray) -> np.ndarray:

@@ -12,10 +12,10 @@ import numpy as np
 from engine import ops
 from engine.ops import _arena
 from engine.ops._elementwise import elementwise
-from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
-                           Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, LeakyReLU,
-                           MaxPool, PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax,
-                           Tanh)
+from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
+                           DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
+                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
+                           Residual, SeparableConv, Sigmoid, Softmax, Sub, Tanh)
 
 Weights = Mapping[str, np.ndarray]
 
@@ -80,6 +80,34 @@ def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarra
     return out
 
 
+_UFUNCS = {Add: np.add, Sub: np.subtract, Mul: np.multiply, Div: np.divide}
+
+
+def _arithmetic(spec: Add | Sub | Mul | Div, info: LayerInfo, w: Weights,
+                *xs: np.ndarray) -> np.ndarray:
+    operands = list(xs)
+    if "C" in w:
+        operands.insert(0 if spec.constant_first else len(operands), w["C"])
+    ufunc = _UFUNCS[type(spec)]
+    shape = np.broadcast_shapes(*(a.shape for a in operands))
+    first, second = operands[0], operands[1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf/NaN as ONNX gives
+        if first.shape == second.shape == shape:
+            out = elementwise(ufunc, _arena.empty(shape), first, second)
+        else:
+            out = ufunc(first, second, out=_arena.empty(shape))
+        for more in operands[2:]:
+            ufunc(out, more, out=out)
+    return out
+
+
+def _concat(spec: Concat, info: LayerInfo, w: Weights, *xs: np.ndarray) -> np.ndarray:
+    axis = info.attrs["axis"]
+    shape = list(xs[0].shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return np.concatenate(xs, axis=axis, out=_arena.empty(tuple(shape)))
+
+
 FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     Conv: _conv, DepthwiseConv: _conv, PointwiseConv: _conv, ConvTranspose: _conv_transpose,
     SeparableConv: _separable, MaxPool: _max_pool, AvgPool: _avg_pool,
@@ -95,9 +123,11 @@ FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     BatchNorm: lambda s, i, w, x: ops.batch_normalization(x, w["scale"], w["bias"], w["mean"],
                                                           w["var"], s.epsilon),
     Residual: _residual, Gated: _gated,
+    Add: _arithmetic, Sub: _arithmetic, Mul: _arithmetic, Div: _arithmetic, Concat: _concat,
 }
 
 
-def layer_forward(spec: LayerSpec, info: LayerInfo, weights: Weights, x: np.ndarray) -> np.ndarray:
-    """The layer's float32 output for a batch x of shape (N, *info's input shape)."""
-    return FORWARD[type(spec)](spec, info, weights, x)
+def layer_forward(spec: LayerSpec, info: LayerInfo, weights: Weights,
+                  *inputs: np.ndarray) -> np.ndarray:
+    """The layer's float32 output for its input batches (N, ...), in the node's input order."""
+    return FORWARD[type(spec)](spec, info, weights, *inputs)

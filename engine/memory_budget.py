@@ -54,18 +54,17 @@ def layer_scratch(input_shape: tuple[int, ...], info: LayerInfo) -> int:
 
 
 def estimate(report: StackReport, batch: int | None = None) -> MemoryEstimate:
-    """The memory of a run of the report's stack on a batch of `batch` samples (default: the
-    stack's own batch). Layers past the first that cannot compute are not run, so not counted."""
+    """The memory of a run of the report's network on a batch of `batch` samples (default: the
+    network's own batch). Layers that cannot compute are not run, so not counted."""
     batch = report.input_shape[0] if batch is None else batch
-    sample = report.input_shape[1:]
-    kept = _values(sample)
+    kept = _values(report.input_shape[1:])
     transient = 0
     for layer in report.layers:
         if layer.info is None:
-            break
+            continue
         kept += _values(layer.info.output_shape)
-        transient = max(transient, layer_scratch(sample, layer.info))
-        sample = layer.info.output_shape
+        inputs = sum(_values(shape[1:]) for shape in layer.input_shapes)
+        transient = max(transient, layer_scratch((inputs,), layer.info))
     scale = batch * BYTES_PER_VALUE
     return MemoryEstimate(kept * scale, transient * scale)
 

@@ -1,7 +1,8 @@
-"""Shape inference over a whole stack: pure arithmetic on specs, never the engine.
+"""Shape inference over a whole network: pure arithmetic on specs, never the engine.
 
 For every layer: the output shape, parameters, MACs, receptive field and activation memory, or
-the ConfigError that stops it; layers after a failing one wait on it instead of computing garbage.
+the ConfigError that stops it; layers downstream of a failing one wait on it instead of computing
+garbage. The receptive field of a layer that reads several branches is the union of theirs.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from models.errors import ConfigError
 from models.geometry import RFState
-from models.layers import LayerInfo
+from models.layers import LayerInfo, LayerSpec
 from models.stack import Stack
 
 BYTES_PER_VALUE = 4  # float32
@@ -21,10 +22,12 @@ created as soon as it is edited, so a larger one would exhaust memory instead of
 
 @dataclass(frozen=True)
 class LayerReport:
-    """What the arithmetic says of one layer of a stack.
+    """What the arithmetic says of one layer of a network.
 
-    input_shape/output_shape include the batch axis (output_shape is None unless ok). rf has one
-    RFState per spatial axis of the stack's input. macs and activation_bytes cover the batch.
+    input_shape/output_shape include the batch axis (output_shape is None unless ok);
+    input_shape is the first input's, input_shapes all of them. sources: the layers it reads
+    (-1: the network's input). rf has one RFState per spatial axis of the network's input.
+    macs and activation_bytes cover the batch.
     """
     index: int
     name: str
@@ -34,6 +37,8 @@ class LayerReport:
     error: ConfigError | None = None
     waiting_on: int | None = None
     rf: tuple[RFState, ...] = ()
+    sources: tuple[int, ...] = ()
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -75,8 +80,10 @@ class LayerReport:
 
 @dataclass(frozen=True)
 class StackReport:
+    """Every layer's report, in the network's order; outputs: the output layers' indices."""
     input_shape: tuple[int, ...]
     layers: tuple[LayerReport, ...]
+    outputs: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -87,8 +94,11 @@ class StackReport:
         return next((r.error for r in self.layers if r.error is not None), None)
 
     @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.layers[-1].output_shape if self.layers else self.input_shape
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The first output's shape (the input's for an empty network)."""
+        if not self.layers:
+            return self.input_shape
+        return self.layers[self.outputs[0] if self.outputs else -1].output_shape
 
     @property
     def total_params(self) -> int:
@@ -115,28 +125,55 @@ def check_weight_count(info: LayerInfo) -> None:
 
 
 def analyse(stack: Stack) -> StackReport:
-    """The report for every layer of the stack (never raises for layer settings)."""
-    shape = stack.input.sample_shape
+    """The report for every layer of the network (never raises for layer settings)."""
     batch = stack.input.batch
-    rf = tuple(RFState() for _ in stack.input.spatial)
+    input_rf = tuple(RFState() for _ in stack.input.spatial)
     reports: list[LayerReport] = []
-    failed: int | None = None
     for index, layer in enumerate(stack.layers):
         spec = layer.spec
-        if failed is not None:
-            reports.append(LayerReport(index, layer.name, spec.type_name, None, waiting_on=failed))
+        sources = stack.sources[index]
+        blocked = [reports[j] for j in sources if j >= 0 and not reports[j].ok]
+        if blocked:
+            first = min(r.index if r.error is not None else r.waiting_on for r in blocked)
+            reports.append(LayerReport(index, layer.name, spec.type_name, None, waiting_on=first,
+                                       sources=sources))
             continue
-        in_shape = (batch, *shape)
+        shapes = tuple(stack.input.sample_shape if j < 0 else reports[j].info.output_shape
+                       for j in sources)
+        full = tuple((batch, *shape) for shape in shapes)
         try:
-            info = spec.analyse(shape)
+            check_arity(spec, len(shapes))
+            info = spec.analyse_inputs(shapes)
             check_weight_count(info)
         except ConfigError as err:
-            failed = index
-            reports.append(LayerReport(index, layer.name, spec.type_name, in_shape,
-                                       error=err.at(index, layer.name, spec.type_name)))
+            reports.append(LayerReport(index, layer.name, spec.type_name, full[0] if full else None,
+                                       error=err.at(index, layer.name, spec.type_name),
+                                       sources=sources, input_shapes=full))
             continue
+        rf = union_rf([input_rf if j < 0 else reports[j].rf for j in sources])
         for steps in info.rf_steps:
             rf = tuple(state.then(step) for state, step in zip(rf, steps))
-        reports.append(LayerReport(index, layer.name, spec.type_name, in_shape, info=info, rf=rf))
-        shape = info.output_shape
-    return StackReport(stack.input.shape, tuple(reports))
+        reports.append(LayerReport(index, layer.name, spec.type_name, full[0], info=info, rf=rf,
+                                   sources=sources, input_shapes=full))
+    return StackReport(stack.input.shape, tuple(reports), stack.output_indices)
+
+
+def check_arity(spec: LayerSpec, count: int) -> None:
+    """Raise ConfigError, saying how many it needs, unless the spec reads `count` inputs."""
+    low, high = spec.min_inputs, spec.max_inputs
+    if low <= count and (high is None or count <= high):
+        return
+    need = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+    fix = "connect another input" if count < low else "remove an input, or merge them first"
+    raise ConfigError(f"{spec.type_name} reads {need} input{'s' if need != '1' else ''}, but "
+                      f"{count} {'are' if count != 1 else 'is'} connected; {fix}", field="inputs")
+
+
+def union_rf(states: list[tuple[RFState, ...]]) -> tuple[RFState, ...]:
+    """The receptive field of a pixel that reads every branch: the union of their extents."""
+    if len(states) == 1:
+        return states[0]
+    ranks = {len(s) for s in states}
+    if len(ranks) != 1:  # branches of different input ranks cannot happen on one input
+        return states[0]
+    return tuple(RFState.union(axis) for axis in zip(*states))

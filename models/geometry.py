@@ -94,3 +94,11 @@ class RFState:
         return RFState(size=self.size + (step.kernel - 1) * self.jump,
                        jump=self.jump * step.stride,
                        start=self.start - step.pad_begin * self.jump)
+
+    @staticmethod
+    def union(states: tuple[RFState, ...]) -> RFState:
+        """The field of a pixel that sees what each state sees: from the earliest start to the
+        latest end; neighbouring outputs are as far apart as in the coarsest branch."""
+        start = min(s.start for s in states)
+        end = max(s.start + s.size for s in states)
+        return RFState(size=end - start, jump=max(s.jump for s in states), start=start)

@@ -1,16 +1,22 @@
 """Project files: the stack as JSON (so it diffs well) with its weights, in one file.
 
-Format `convscope-project`, version 1:
+Format `convscope-project`, version 2:
 ```
-{"format": "convscope-project", "version": 1,
+{"format": "convscope-project", "version": 2,
  "input": {"channels": 3, "spatial": [64, 64], "batch": 1},
  "seed": 0,
- "layers": [{"name": "conv1", "spec": {"type": "Conv", "rank": 2, "out_channels": 8, ...}}, ...],
+ "layers": [{"name": "conv1", "spec": {"type": "Conv", "rank": 2, "out_channels": 8, ...}},
+            {"name": "add1", "spec": {"type": "Add", ...}, "inputs": ["conv1", "input"],
+             "group": "layer1/0"}, ...],
+ "outputs": ["add1"],
  "weights": {"conv1": {"W": {"shape": [8, 3, 3, 3], "data": "<base64 of little-endian float32>"}}}}
 ```
-Layers are in order; `spec` holds every field of the layer's spec (models.layers). Weights are
-optional per layer: a missing one gets its deterministic default from the seed. Files are data
-only: reading one executes nothing.
+Layers are in topological order; `spec` holds every field of the layer's spec (models.layers).
+`inputs` (the layers it reads, "input" for the network's input) is written only where a layer
+does not simply read the one before it, `group` only where it has one, and `outputs` only where
+they are not the layers nothing reads. Version 1 (chains, written before graphs) is version 2
+without those keys, so it reads unchanged. Weights are optional per layer: a missing one gets its
+deterministic default from the seed. Files are data only: reading one executes nothing.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from models.layers import LayerSpec
 from models.stack import InputSpec, Layer, Stack, frozen_array
 
 FORMAT = "convscope-project"
-VERSION = 1
+VERSION = 2
 SUFFIX = ".convscope"
 
 
@@ -42,11 +48,21 @@ def to_json(stack: Stack) -> str:
         "input": {"channels": stack.input.channels, "spatial": list(stack.input.spatial),
                   "batch": stack.input.batch},
         "seed": stack.seed,
-        "layers": [{"name": layer.name, "spec": layer.spec.to_dict()} for layer in stack.layers],
+        "layers": [_layer_entry(layer) for layer in stack.layers],
+        **({"outputs": list(stack.outputs)} if stack.outputs else {}),
         "weights": {layer.name: {key: _encode(array) for key, array in layer.weights.items()}
                     for layer in stack.layers if layer.weights},
     }
     return json.dumps(document, indent=1) + "\n"
+
+
+def _layer_entry(layer: Layer) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": layer.name, "spec": layer.spec.to_dict()}
+    if layer.inputs is not None:
+        entry["inputs"] = list(layer.inputs)
+    if layer.group:
+        entry["group"] = layer.group
+    return entry
 
 
 def save(stack: Stack, path: str | os.PathLike[str]) -> None:
@@ -141,11 +157,24 @@ def _stack(doc: dict[str, Any]) -> Stack:
         except ConfigError as err:
             raise FileFormatError(f"layer {i + 1} ({name}): {err.reason}", field=err.field) from None
         arrays = _typed(weights.get(name, {}), dict, f"weights of {name}")
-        layers.append(Layer(name, spec, {k: _decode(v, f"{name}.{k}") for k, v in arrays.items()}))
+        inputs = entry.get("inputs")
+        if inputs is not None:
+            inputs = tuple(_typed(inputs, list, f"inputs of {name}"))
+            if not inputs or not all(isinstance(n, str) for n in inputs):
+                raise FileFormatError(f"layer {i + 1} ({name}): inputs must be a list of layer "
+                                      f"names")
+        group = entry.get("group", "")
+        if not isinstance(group, str):
+            raise FileFormatError(f"layer {i + 1} ({name}): group must be text")
+        layers.append(Layer(name, spec, {k: _decode(v, f"{name}.{k}") for k, v in arrays.items()},
+                            inputs=inputs, group=group))
     stray = sorted(set(weights) - {layer.name for layer in layers})
     if stray:
         raise FileFormatError(f"it holds weights for {stray[0]!r}, but no layer has that name")
-    stack = Stack(input=input_spec, seed=seed).with_layers(layers)
+    outputs = _typed(doc.get("outputs", []), list, "outputs")
+    if not all(isinstance(n, str) for n in outputs):
+        raise FileFormatError("outputs must be a list of layer names")
+    stack = Stack(input=input_spec, seed=seed).with_layers(layers, tuple(outputs))
     _check_weight_shapes(stack)
     return stack
 

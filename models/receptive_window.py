@@ -18,9 +18,10 @@ from typing import Callable
 import numpy as np
 
 from models.analysis import StackReport
-from models.layers import (AvgPool, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten, Gated,
-                           GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, MaxPool,
-                           PointwiseConv, Residual, SeparableConv, Shape)
+from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
+                           DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
+                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
+                           Residual, SeparableConv, Shape, Sigmoid, Softmax, Sub, Tanh)
 from models.stack import Stack
 
 
@@ -121,30 +122,54 @@ BACK: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     PointwiseConv: _pointwise, ConvTranspose: _transposed, SeparableConv: _separable,
     GlobalMaxPool: _everything, GlobalAvgPool: _everything, Flatten: _everything,
     Dense: _everything, Residual: _residual, Gated: _gated,
+    ReLU: _pointwise, LeakyReLU: _pointwise, Sigmoid: _pointwise, Tanh: _pointwise,
+    Softmax: _pointwise, BatchNorm: _pointwise,
 }
 
 
 def layer_back(spec: LayerSpec, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
     """The mask over the layer's input spatial grid (in_shape = (C, *spatial)) that reaches
-    `mask`, a bool mask over its output's spatial grid. Layers not listed in BACK (activations,
-    batch norm, softmax) map each position onto itself."""
-    return BACK.get(type(spec), _pointwise)(spec, info, in_shape, mask)
+    `mask`, a bool mask over its output's spatial grid. Raises KeyError for a kind with no rule
+    (every kind must say how it connects positions)."""
+    return BACK[type(spec)](spec, info, in_shape, mask)
+
+
+def _broadcast_back(in_spatial: Shape, mask: np.ndarray) -> np.ndarray:
+    """An operand's mask for a broadcast merge: an axis it repeats (size 1) reads its one pixel."""
+    for axis, (have, want) in enumerate(zip(in_spatial, mask.shape)):
+        if have == 1 and want != 1:
+            mask = mask.any(axis=axis, keepdims=True)
+    return mask.copy()
+
+
+def merge_back(spec: LayerSpec, info: LayerInfo, in_shapes: tuple[Shape, ...],
+               mask: np.ndarray) -> list[np.ndarray]:
+    """One mask per input of a merge (Add, Sub, Mul, Div, Concat), in input order."""
+    if isinstance(spec, Concat) and info.attrs["axis"] >= 2:
+        axis = info.attrs["axis"] - 2
+        bounds = np.cumsum([0] + [s[axis + 1] for s in in_shapes])
+        return [np.take(mask, np.arange(lo, hi), axis=axis) for lo, hi in zip(bounds, bounds[1:])]
+    return [_broadcast_back(s[1:], mask) for s in in_shapes]
+
+
+MERGE_KINDS = (Add, Sub, Mul, Div, Concat)
 
 
 def receptive_masks(stack: Stack, report: StackReport, layer_index: int,
                     position: tuple[int, ...]) -> list[np.ndarray]:
     """Bool masks of every position that can influence output `position` of layer `layer_index`.
 
-    Returns layer_index + 2 masks: masks[0] over the stack's input, masks[j + 1] over layer j's
-    output for j < layer_index, and masks[layer_index + 1] the clicked pixel alone. Each mask
-    has its tensor's spatial shape (no batch or channel axis; () for flat tensors). The masks are
-    exact: a position outside them cannot change the clicked output whatever its value.
+    Returns layer_index + 2 masks: masks[0] over the network's input, masks[j + 1] over layer
+    j's output for j < layer_index (all False for a layer not upstream of the clicked one), and
+    masks[layer_index + 1] the clicked pixel alone. Each mask has its tensor's spatial shape (no
+    batch or channel axis; () for flat tensors). The masks are exact: a position outside them
+    cannot change the clicked output whatever its value; through branches they are the union.
 
     Raises ValueError when the layer does not exist or was not analysed (an earlier error), or
     when `position` does not name a pixel of its output.
     """
     if not 0 <= layer_index < len(stack.layers):
-        raise ValueError(f"layer {layer_index} is not in a stack of {len(stack.layers)} layers")
+        raise ValueError(f"layer {layer_index} is not in a network of {len(stack.layers)} layers")
     layer_report = report.layers[layer_index]
     if layer_report.info is None:
         raise ValueError(f"layer {layer_index} has no output: {layer_report.status}")
@@ -154,15 +179,26 @@ def receptive_masks(stack: Stack, report: StackReport, layer_index: int,
                                                     zip(position, out_spatial)):
         raise ValueError(f"position {position} is not a pixel of an output of spatial size "
                          f"{out_spatial}")
-    mask = np.zeros(out_spatial, bool)
-    mask[position] = True
-    masks = [mask]
+    masks: list[np.ndarray] = [np.zeros(report.input_shape[2:], bool)] + [
+        np.zeros(r.info.output_shape[1:] if r.info else (), bool)
+        for r in report.layers[:layer_index]]
+    clicked = np.zeros(out_spatial, bool)
+    clicked[position] = True
+    masks.append(clicked)
+    upstream = stack.upstream(layer_index)
     for j in range(layer_index, -1, -1):
+        if j not in upstream or not masks[j + 1].any():
+            continue
         layer = report.layers[j]
-        assert layer.info is not None and layer.input_shape is not None
-        mask = layer_back(stack.layers[j].spec, layer.info, layer.input_shape[1:], mask)
-        masks.append(mask)
-    return masks[::-1]
+        assert layer.info is not None
+        in_shapes = tuple(shape[1:] for shape in layer.input_shapes)
+        if isinstance(stack.layers[j].spec, MERGE_KINDS):
+            reached = merge_back(stack.layers[j].spec, layer.info, in_shapes, masks[j + 1])
+        else:
+            reached = [layer_back(stack.layers[j].spec, layer.info, in_shapes[0], masks[j + 1])]
+        for source, mask in zip(layer.sources, reached):
+            masks[source + 1] |= mask
+    return masks
 
 
 def extent(mask: np.ndarray) -> tuple[int, ...]:

@@ -1,12 +1,18 @@
-"""A stack: an input spec and an ordered list of named layers with their weights.
+"""A network: an input spec and named layers (nodes) in topological order, each with its
+weights and the names of the nodes it reads, and one or more outputs: a directed acyclic graph.
 
-Stacks, layers and weight arrays are immutable values: every edit returns a new Stack that shares
-what did not change. So undo keeps old stacks, and the engine can tell by identity which layers
-changed since its last run.
+A chain is the graph whose layers each read the previous one; such a layer leaves `inputs` unset
+(None), so chain edits (insert, remove, move) keep working as they always have. A layer with
+explicit `inputs` reads those nodes (or INPUT, the network's input), which must come before it.
+
+Networks, layers and weight arrays are immutable values: every edit returns a new Stack that
+shares what did not change. So undo keeps old networks, and the engine can tell by identity which
+layers changed since its last run.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -17,6 +23,8 @@ from models.errors import ConfigError
 from models.layers import LayerSpec
 
 MAX_SPATIAL_RANK = 3
+INPUT = "input"
+"""The name by which a layer's explicit inputs refer to the network's input."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +70,17 @@ class InputSpec:
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """A named layer of a stack: its spec and its weights by key ("W", "B", "body.0.W", ...).
+    """A named node of a network: its spec, its weights by key ("W", "B", "body.0.W", ...), the
+    names of the nodes it reads (None: the previous layer, as in a chain) and its group, a
+    "/"-separated path of nested group names ("layer1/0"; "" for none).
 
     Weight arrays are float32 and read-only; replace them, never write into them.
     """
     name: str
     spec: LayerSpec
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+    inputs: tuple[str, ...] | None = None
+    group: str = ""
 
     def replace(self, **changes: object) -> Layer:
         return dataclasses.replace(self, **changes)
@@ -86,13 +98,66 @@ def frozen_array(array: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Stack:
-    """An input spec plus an ordered tuple of layers; `seed` drives the default initialisers."""
+    """An input spec plus layers in topological order; `seed` drives the default initialisers.
+
+    outputs names the network's outputs; empty means every layer nothing reads (for a chain,
+    the last layer).
+    """
     input: InputSpec = field(default_factory=InputSpec)
     layers: tuple[Layer, ...] = ()
     seed: int = 0
+    outputs: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    def input_names(self, index: int) -> tuple[str, ...]:
+        """The names layer `index` reads: its explicit inputs, or the previous layer (INPUT first)."""
+        layer = self.layers[index]
+        if layer.inputs is not None:
+            return layer.inputs
+        return (self.layers[index - 1].name,) if index else (INPUT,)
+
+    @functools.cached_property
+    def sources(self) -> tuple[tuple[int, ...], ...]:
+        """Per layer, the indices of the layers it reads in order (-1: the network's input)."""
+        where = {layer.name: i for i, layer in enumerate(self.layers)}
+        return tuple((i - 1,) if layer.inputs is None else
+                     tuple(-1 if name == INPUT else where[name] for name in layer.inputs)
+                     for i, layer in enumerate(self.layers))
+
+    @functools.cached_property
+    def consumers(self) -> tuple[tuple[int, ...], ...]:
+        """Per layer, the indices of the layers that read it, in order."""
+        readers: list[list[int]] = [[] for _ in self.layers]
+        for i, sources in enumerate(self.sources):
+            for j in dict.fromkeys(sources):
+                if j >= 0:
+                    readers[j].append(i)
+        return tuple(tuple(r) for r in readers)
+
+    @property
+    def output_indices(self) -> tuple[int, ...]:
+        """The layers whose outputs are the network's outputs, in order."""
+        if self.outputs:
+            return tuple(self.index_of(name) for name in self.outputs)
+        return tuple(i for i, readers in enumerate(self.consumers) if not readers)
+
+    @property
+    def is_chain(self) -> bool:
+        """Whether every layer reads exactly the one before it and the last is the one output."""
+        return all(sources == (i - 1,) for i, sources in enumerate(self.sources)) and \
+            self.output_indices == ((len(self.layers) - 1,) if self.layers else ())
+
+    def upstream(self, index: int) -> set[int]:
+        """The layers whose outputs can reach layer `index` (itself included)."""
+        seen, todo = set(), [index]
+        while todo:
+            i = todo.pop()
+            if i >= 0 and i not in seen:
+                seen.add(i)
+                todo.extend(self.sources[i])
+        return seen
 
     def index_of(self, name: str) -> int:
         for i, layer in enumerate(self.layers):
@@ -112,13 +177,34 @@ class Stack:
     def with_input(self, input_spec: InputSpec) -> Stack:
         return dataclasses.replace(self, input=input_spec)
 
-    def with_layers(self, layers: tuple[Layer, ...] | list[Layer]) -> Stack:
+    def with_layers(self, layers: tuple[Layer, ...] | list[Layer],
+                    outputs: tuple[str, ...] | None = None) -> Stack:
+        """The network with these layers (and outputs; None keeps those still present).
+
+        Raises ConfigError for duplicate names, an input that names no earlier layer (so the
+        graph stays acyclic and in topological order) or an output that names no layer.
+        """
         names = [layer.name for layer in layers]
         if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
+            seen: set[str] = set()
+            dup = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
             raise ConfigError(f"two layers are named {dup!r}; layer names must be unique",
                               field="name")
-        return dataclasses.replace(self, layers=tuple(layers))
+        earlier: set[str] = set()
+        for layer in layers:
+            for source in layer.inputs or ():
+                if source not in earlier and source != INPUT:
+                    where = "comes after it" if source in names else "does not exist"
+                    raise ConfigError(f"layer {layer.name!r} reads {source!r}, which {where}; a "
+                                      f"layer can only read the input or layers before it",
+                                      field="inputs")
+            earlier.add(layer.name)
+        if outputs is None:
+            outputs = tuple(name for name in self.outputs if name in earlier)
+        missing = [name for name in outputs if name not in earlier]
+        if missing:
+            raise ConfigError(f"the output {missing[0]!r} names no layer", field="outputs")
+        return dataclasses.replace(self, layers=tuple(layers), outputs=tuple(outputs))
 
     def appended(self, spec: LayerSpec, name: str | None = None) -> Stack:
         return self.inserted(len(self.layers), spec, name)
@@ -130,6 +216,13 @@ class Stack:
         return self.with_layers(layers)
 
     def removed(self, index: int) -> Stack:
+        """Without layer `index`; ConfigError when a later layer names it as an input."""
+        name = self.layers[index].name
+        readers = [layer.name for layer in self.layers if name in (layer.inputs or ())]
+        if readers:
+            raise ConfigError(f"{', '.join(map(repr, readers[:3]))} read{'s' if len(readers) == 1 else ''} "
+                              f"{name!r}; reconnect {'it' if len(readers) == 1 else 'them'} first",
+                              field="inputs")
         return self.with_layers(self.layers[:index] + self.layers[index + 1:])
 
     def moved(self, source: int, target: int) -> Stack:
@@ -139,9 +232,19 @@ class Stack:
         return self.with_layers(layers)
 
     def replaced(self, index: int, layer: Layer) -> Stack:
+        """Layer `index` replaced; a new name is followed by the inputs and outputs naming it."""
+        old = self.layers[index].name
         layers = list(self.layers)
         layers[index] = layer
-        return self.with_layers(layers)
+        outputs = self.outputs
+        if layer.name != old:
+            def renamed(names: tuple[str, ...]) -> tuple[str, ...]:
+                return tuple(layer.name if n == old else n for n in names)
+            layers = [other.replace(inputs=renamed(other.inputs))
+                      if other.inputs is not None and old in other.inputs else other
+                      for other in layers]
+            outputs = renamed(outputs)
+        return self.with_layers(layers, outputs)
 
     def with_spec(self, index: int, spec: LayerSpec) -> Stack:
         """New settings for one layer; weights whose shapes no longer fit are re-initialised later."""

@@ -3,10 +3,12 @@ from models.layers.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from models.layers.base import LAYER_TYPES, LayerInfo, LayerSpec, Shape
 from models.layers.blocks import Gated, Residual, SeparableConv
 from models.layers.conv import Conv, ConvTranspose, DepthwiseConv, PointwiseConv
+from models.layers.merge import Add, Concat, Div, Mul, Sub
 from models.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool
 from models.layers.structure import BatchNorm, Dense, Flatten
 
 __all__ = ["LAYER_TYPES", "LayerInfo", "LayerSpec", "Shape", "Conv", "ConvTranspose",
            "DepthwiseConv", "PointwiseConv", "SeparableConv", "MaxPool", "AvgPool",
            "GlobalMaxPool", "GlobalAvgPool", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-           "Flatten", "Dense", "BatchNorm", "Residual", "Gated"]
+           "Flatten", "Dense", "BatchNorm", "Residual", "Gated", "Add", "Sub", "Mul", "Div",
+           "Concat"]

@@ -66,6 +66,9 @@ class LayerSpec:
     """
     category: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    """How many graph inputs the kind reads (None: any number); merges read several."""
 
     @property
     def type_name(self) -> str:
@@ -83,6 +86,13 @@ class LayerSpec:
         Raises ConfigError naming the field and the fix when the settings cannot work.
         """
         raise NotImplementedError
+
+    def analyse_inputs(self, in_shapes: tuple[Shape, ...]) -> LayerInfo:
+        """`analyse` for a node's input shapes in order; single-input kinds analyse the one.
+
+        The caller has checked the count against min_inputs/max_inputs.
+        """
+        return self.analyse(in_shapes[0])
 
     def summary(self) -> str:
         """The key hyperparameters in a few words, for a layer card."""
