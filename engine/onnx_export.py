@@ -20,10 +20,11 @@ from onnx import TensorProto, helper, numpy_helper
 from models.analysis import analyse
 from models.atomic import write_atomic
 from models.errors import ConfigError
-from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
-                           Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, LeakyReLU,
-                           MaxPool, PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax,
-                           Tanh)
+from engine.onnx_registry import EXPORTERS, Exporter, exports
+from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
+                           DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
+                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
+                           Residual, SeparableConv, Sigmoid, Softmax, Sub, Tanh)
 from models.stack import Stack
 from models.weights import materialise
 
@@ -75,6 +76,10 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
         return name
 
+    def int64(self, name: str, values: object) -> str:
+        self.initializers.append(numpy_helper.from_array(np.asarray(values, np.int64), name))
+        return name
+
 
 def _weight_inputs(builder: _GraphBuilder, weights: Weights, prefix: str, keys: tuple[str, ...]
                    ) -> list[str]:
@@ -94,65 +99,131 @@ def _emit_conv(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, p
     return b.node("Conv", inputs, out, info.output_shape, **_conv_attrs(spec, info))
 
 
-def _emit_layer(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
-                x: str, out: str) -> str:
-    """Add the nodes of one layer reading tensor x; its last node writes tensor `out`.
+@exports(Conv, DepthwiseConv, PointwiseConv)
+def _conv(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
+          inputs: list[str], out: str) -> str:
+    return _emit_conv(b, spec, info, w, prefix, inputs[0], out)
 
-    prefix names the layer's initializers ("conv1." or "res1.body.0."); `out` also names the
-    layer's node, and a block's inner nodes are "<out>/<part>".
-    """
-    shape = info.output_shape
-    kind = type(spec)
-    if kind in (Conv, DepthwiseConv, PointwiseConv):
-        return _emit_conv(b, spec, info, w, prefix, x, out)
-    if kind in _SIMPLE_OPS:
-        return b.node(_SIMPLE_OPS[kind], [x], out, shape)
-    if isinstance(spec, ConvTranspose):
-        inputs = [x] + _weight_inputs(b, w, prefix, ("W", "B"))
-        return b.node("ConvTranspose", inputs, out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=list(info.attrs["pads"]),
-                      dilations=list(spec.dilation), group=spec.groups,
-                      output_padding=list(spec.output_padding))
-    if isinstance(spec, MaxPool):
-        pads, ceil_mode = _pool_window(spec, info, b.shapes[x], b.opset)
-        return b.node("MaxPool", [x], out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode,
-                      dilations=list(spec.dilation))
-    if isinstance(spec, AvgPool):
-        pads, ceil_mode = _pool_window(spec, info, b.shapes[x], b.opset)
-        dilated = max(spec.dilation) > 1
-        if dilated and b.opset < AVERAGE_POOL_DILATION_OPSET:
-            raise ConfigError(f"average pooling with dilation needs ONNX opset "
-                              f"{AVERAGE_POOL_DILATION_OPSET} or later; export with --opset "
-                              f"{AVERAGE_POOL_DILATION_OPSET}, or set the dilation to 1",
-                              field="dilation")
-        extra = {"dilations": list(spec.dilation)} if dilated else {}
-        return b.node("AveragePool", [x], out, shape, kernel_shape=list(spec.kernel_size),
-                      strides=list(spec.stride), pads=pads, ceil_mode=ceil_mode, **extra,
-                      # without pads there is nothing to count: writing 0 keeps rewritten pads exact
-                      count_include_pad=int(spec.count_include_pad and any(info.attrs["pads"])))
-    if isinstance(spec, LeakyReLU):
-        return b.node("LeakyRelu", [x], out, shape, alpha=spec.alpha)
-    if isinstance(spec, Softmax):
-        return b.node("Softmax", [x], out, shape, axis=1)
-    if isinstance(spec, Flatten):
-        return b.node("Flatten", [x], out, shape, axis=1)
-    if isinstance(spec, Dense):
-        inputs = [x] + _weight_inputs(b, w, prefix, ("W", "B"))
-        return b.node("Gemm", inputs, out, shape, transB=1)
-    if isinstance(spec, BatchNorm):
-        inputs = [x] + _weight_inputs(b, w, prefix, ("scale", "bias", "mean", "var"))
-        return b.node("BatchNormalization", inputs, out, shape, epsilon=spec.epsilon)
-    if isinstance(spec, SeparableConv):
-        depthwise, pointwise = spec.parts()
-        mid = _emit_conv(b, depthwise, info.inner[0], w, prefix, x, f"{out}/depthwise",
-                         "depthwise.")
-        return _emit_conv(b, pointwise, info.inner[1], w, prefix, mid, out, "pointwise.")
-    if isinstance(spec, Residual):
-        return _emit_residual(b, spec, info, w, prefix, x, out)
-    if isinstance(spec, Gated):
-        return _emit_gated(b, spec, info, w, prefix, x, out)
-    raise ConfigError(f"{spec.type_name} cannot be exported to ONNX yet")
+
+@exports(*_SIMPLE_OPS)
+def _simple(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
+            inputs: list[str], out: str) -> str:
+    return b.node(_SIMPLE_OPS[type(spec)], inputs[:1], out, info.output_shape)
+
+
+@exports(LeakyReLU)
+def _leaky_relu(b: _GraphBuilder, spec: LeakyReLU, info: LayerInfo, w: Weights, prefix: str,
+                inputs: list[str], out: str) -> str:
+    return b.node("LeakyRelu", inputs[:1], out, info.output_shape, alpha=spec.alpha)
+
+
+@exports(Softmax)
+def _softmax(b: _GraphBuilder, spec: Softmax, info: LayerInfo, w: Weights, prefix: str,
+             inputs: list[str], out: str) -> str:
+    return b.node("Softmax", inputs[:1], out, info.output_shape, axis=1)
+
+
+@exports(Flatten)
+def _flatten(b: _GraphBuilder, spec: Flatten, info: LayerInfo, w: Weights, prefix: str,
+             inputs: list[str], out: str) -> str:
+    return b.node("Flatten", inputs[:1], out, info.output_shape, axis=1)
+
+
+@exports(ConvTranspose)
+def _conv_transpose(b: _GraphBuilder, spec: ConvTranspose, info: LayerInfo, w: Weights,
+                    prefix: str, inputs: list[str], out: str) -> str:
+    return b.node("ConvTranspose", inputs[:1] + _weight_inputs(b, w, prefix, ("W", "B")), out,
+                  info.output_shape, kernel_shape=list(spec.kernel_size),
+                  strides=list(spec.stride), pads=list(info.attrs["pads"]),
+                  dilations=list(spec.dilation), group=spec.groups,
+                  output_padding=list(spec.output_padding))
+
+
+@exports(MaxPool)
+def _max_pool(b: _GraphBuilder, spec: MaxPool, info: LayerInfo, w: Weights, prefix: str,
+              inputs: list[str], out: str) -> str:
+    pads, ceil_mode = _pool_window(spec, info, b.shapes[inputs[0]], b.opset)
+    return b.node("MaxPool", inputs[:1], out, info.output_shape,
+                  kernel_shape=list(spec.kernel_size), strides=list(spec.stride), pads=pads,
+                  ceil_mode=ceil_mode, dilations=list(spec.dilation))
+
+
+@exports(AvgPool)
+def _avg_pool(b: _GraphBuilder, spec: AvgPool, info: LayerInfo, w: Weights, prefix: str,
+              inputs: list[str], out: str) -> str:
+    pads, ceil_mode = _pool_window(spec, info, b.shapes[inputs[0]], b.opset)
+    dilated = max(spec.dilation) > 1
+    if dilated and b.opset < AVERAGE_POOL_DILATION_OPSET:
+        raise ConfigError(f"average pooling with dilation needs ONNX opset "
+                          f"{AVERAGE_POOL_DILATION_OPSET} or later; export with --opset "
+                          f"{AVERAGE_POOL_DILATION_OPSET}, or set the dilation to 1",
+                          field="dilation")
+    extra = {"dilations": list(spec.dilation)} if dilated else {}
+    return b.node("AveragePool", inputs[:1], out, info.output_shape,
+                  kernel_shape=list(spec.kernel_size), strides=list(spec.stride), pads=pads,
+                  ceil_mode=ceil_mode, **extra,
+                  # without pads there is nothing to count: writing 0 keeps rewritten pads exact
+                  count_include_pad=int(spec.count_include_pad and any(info.attrs["pads"])))
+
+
+@exports(Dense)
+def _dense(b: _GraphBuilder, spec: Dense, info: LayerInfo, w: Weights, prefix: str,
+           inputs: list[str], out: str) -> str:
+    return b.node("Gemm", inputs[:1] + _weight_inputs(b, w, prefix, ("W", "B")), out,
+                  info.output_shape, transB=1)
+
+
+@exports(BatchNorm)
+def _batch_norm(b: _GraphBuilder, spec: BatchNorm, info: LayerInfo, w: Weights, prefix: str,
+                inputs: list[str], out: str) -> str:
+    weights = _weight_inputs(b, w, prefix, ("scale", "bias", "mean", "var"))
+    return b.node("BatchNormalization", inputs[:1] + weights, out, info.output_shape,
+                  epsilon=spec.epsilon)
+
+
+@exports(SeparableConv)
+def _separable(b: _GraphBuilder, spec: SeparableConv, info: LayerInfo, w: Weights, prefix: str,
+               inputs: list[str], out: str) -> str:
+    depthwise, pointwise = spec.parts()
+    mid = _emit_conv(b, depthwise, info.inner[0], w, prefix, inputs[0], f"{out}/depthwise",
+                     "depthwise.")
+    return _emit_conv(b, pointwise, info.inner[1], w, prefix, mid, out, "pointwise.")
+
+
+_MERGE_OPS = {Add: "Add", Sub: "Sub", Mul: "Mul", Div: "Div"}
+
+
+@exports(*_MERGE_OPS)
+def _arithmetic(b: _GraphBuilder, spec: Add | Sub | Mul | Div, info: LayerInfo, w: Weights,
+                prefix: str, inputs: list[str], out: str) -> str:
+    operands = list(inputs)
+    if "C" in w:
+        operands.insert(0 if spec.constant_first else len(operands),
+                        b.weight(f"{prefix}C", w["C"]))
+    op = _MERGE_OPS[type(spec)]
+    if len(operands) > 2:  # an n-ary Add
+        return b.node("Sum", operands, out, info.output_shape)
+    return b.node(op, operands, out, info.output_shape)
+
+
+@exports(Concat)
+def _concat(b: _GraphBuilder, spec: Concat, info: LayerInfo, w: Weights, prefix: str,
+            inputs: list[str], out: str) -> str:
+    return b.node("Concat", list(inputs), out, info.output_shape, axis=int(info.attrs["axis"]))
+
+
+def _emit_inner(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
+                x: str, out: str) -> str:
+    """One inner layer of a block, through its kind's exporter."""
+    return exporter_for(spec)(b, spec, info, w, prefix, [x], out)
+
+
+def exporter_for(spec: LayerSpec) -> Exporter:
+    """The registered exporter of the spec's kind; ConfigError when the kind has none."""
+    exporter = EXPORTERS.get(type(spec))
+    if exporter is None:
+        raise ConfigError(f"{spec.type_name} cannot be exported to ONNX yet")
+    return exporter
 
 
 def _pool_window(spec: MaxPool | AvgPool, info: LayerInfo, in_shape: tuple[int, ...],
@@ -183,13 +254,14 @@ def _pool_window(spec: MaxPool | AvgPool, info: LayerInfo, in_shape: tuple[int, 
     return pads[:rank] + ends, 0
 
 
-def _emit_residual(b: _GraphBuilder, spec: Residual, info: LayerInfo, w: Weights, prefix: str,
-                   x: str, out: str) -> str:
-    y = x
+@exports(Residual)
+def _residual(b: _GraphBuilder, spec: Residual, info: LayerInfo, w: Weights, prefix: str,
+              inputs: list[str], out: str) -> str:
+    x = y = inputs[0]
     for i, (inner, inner_info) in enumerate(zip(spec.body, info.inner)):
         key = f"body.{i}."
         inner_weights = {k[len(key):]: v for k, v in w.items() if k.startswith(key)}
-        y = _emit_layer(b, inner, inner_info, inner_weights, f"{prefix}{key}", y,
+        y = _emit_inner(b, inner, inner_info, inner_weights, f"{prefix}{key}", y,
                         f"{out}/body.{i}")
     shortcut = x
     if spec.shortcut == "projection":
@@ -201,8 +273,10 @@ def _emit_residual(b: _GraphBuilder, spec: Residual, info: LayerInfo, w: Weights
     return b.node("Add", [y, shortcut], out, info.output_shape, name=f"{out}/add")
 
 
-def _emit_gated(b: _GraphBuilder, spec: Gated, info: LayerInfo, w: Weights, prefix: str, x: str,
-                out: str) -> str:
+@exports(Gated)
+def _gated(b: _GraphBuilder, spec: Gated, info: LayerInfo, w: Weights, prefix: str,
+           inputs: list[str], out: str) -> str:
+    x = inputs[0]
     shape = info.output_shape
     value = _emit_conv(b, spec, info, w, prefix, x, f"{out}/a", "a.")
     gate_logits = _emit_conv(b, spec, info, w, prefix, x, f"{out}/b", "b.")
@@ -255,14 +329,15 @@ def export_model(stack: Stack, opset: int = DEFAULT_OPSET,
     builder = _GraphBuilder(opset)
     input_name = _input_name(stack)
     builder.shapes[input_name] = stack.input.sample_shape
-    x = input_name
     for index, (layer, layer_report) in enumerate(zip(stack.layers, report.layers)):
+        inputs = [input_name if j < 0 else stack.layers[j].name for j in stack.sources[index]]
         try:
-            x = _emit_layer(builder, layer.spec, layer_report.info, layer.weights,
-                            f"{layer.name}.", x, layer.name)
+            exporter_for(layer.spec)(builder, layer.spec, layer_report.info, layer.weights,
+                                     f"{layer.name}.", inputs, layer.name)
         except ConfigError as err:
             raise err.at(index, layer.name, layer.spec.type_name) from None
-    names = [layer.name for layer in stack.layers] if layer_outputs else [x]
+    names = [layer.name for layer in stack.layers] if layer_outputs else \
+        [stack.layers[i].name for i in stack.output_indices]
     outputs = [_value_info(name, builder.shapes[name]) for name in names]
     value_infos = [_value_info(name, shape) for name, shape in builder.shapes.items()
                    if name not in names and name != input_name]

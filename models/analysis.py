@@ -39,6 +39,9 @@ class LayerReport:
     rf: tuple[RFState, ...] = ()
     sources: tuple[int, ...] = ()
     input_shapes: tuple[tuple[int, ...], ...] = ()
+    input_names: tuple[str, ...] = ()
+    group: str = ""
+    engine: str = "numpy"
 
     @property
     def ok(self) -> bool:
@@ -132,11 +135,13 @@ def analyse(stack: Stack) -> StackReport:
     for index, layer in enumerate(stack.layers):
         spec = layer.spec
         sources = stack.sources[index]
+        where = dict(sources=sources, input_names=stack.input_names(index), group=layer.group,
+                     engine=spec.engine)
         blocked = [reports[j] for j in sources if j >= 0 and not reports[j].ok]
         if blocked:
             first = min(r.index if r.error is not None else r.waiting_on for r in blocked)
             reports.append(LayerReport(index, layer.name, spec.type_name, None, waiting_on=first,
-                                       sources=sources))
+                                       **where))
             continue
         shapes = tuple(stack.input.sample_shape if j < 0 else reports[j].info.output_shape
                        for j in sources)
@@ -148,13 +153,13 @@ def analyse(stack: Stack) -> StackReport:
         except ConfigError as err:
             reports.append(LayerReport(index, layer.name, spec.type_name, full[0] if full else None,
                                        error=err.at(index, layer.name, spec.type_name),
-                                       sources=sources, input_shapes=full))
+                                       input_shapes=full, **where))
             continue
         rf = union_rf([input_rf if j < 0 else reports[j].rf for j in sources])
         for steps in info.rf_steps:
             rf = tuple(state.then(step) for state, step in zip(rf, steps))
         reports.append(LayerReport(index, layer.name, spec.type_name, full[0], info=info, rf=rf,
-                                   sources=sources, input_shapes=full))
+                                   input_shapes=full, **where))
     return StackReport(stack.input.shape, tuple(reports), stack.output_indices)
 
 

@@ -66,6 +66,8 @@ class LayerSpec:
     """
     category: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    engine: ClassVar[str] = "numpy"
+    """Who computes the kind: "numpy" (ConvScope's engine) or "onnxruntime" (opaque nodes)."""
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     """How many graph inputs the kind reads (None: any number); merges read several."""

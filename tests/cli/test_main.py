@@ -16,7 +16,8 @@ from models.analysis import analyse
 from models.project import load, save
 
 REPO = Path(__file__).resolve().parents[2]
-SUMMARY_KEYS = {"name", "type", "output_shape", "params", "macs", "receptive_field"}
+SUMMARY_KEYS = {"name", "type", "output_shape", "params", "macs", "receptive_field", "inputs",
+                "group", "engine"}
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -40,7 +41,7 @@ def test_summary_json_matches_analysis_and_hand_counts(capsys, lenet_file):
     status, out, _ = run_cli(capsys, "summary", lenet_file, "--json")
     assert status == 0
     doc = json.loads(out)
-    assert set(doc) == {"input_shape", "layers", "total_params", "total_macs"}
+    assert set(doc) == {"input_shape", "layers", "groups", "total_params", "total_macs"}
     assert all(set(layer) == SUMMARY_KEYS for layer in doc["layers"])
     # LeNet-5 by hand: conv 1->6 5x5, conv 6->16 5x5, conv 16->120 5x5, dense 120->84, 84->10.
     by_hand = (6 * 25 + 6) + (16 * 6 * 25 + 16) + (120 * 16 * 25 + 120) + (84 * 120 + 84) \
