@@ -10,12 +10,13 @@ from typing import Callable, Mapping
 import numpy as np
 
 from engine import ops
+from engine.forward_activation import FORWARD_ACTIVATION
 from engine.ops import _arena
 from engine.ops._elementwise import elementwise
 from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
                            DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
                            LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
-                           Residual, SeparableConv, Sigmoid, Softmax, Sub, Tanh)
+                           Residual, SeparableConv, Sigmoid, Sub, Tanh)
 
 Weights = Mapping[str, np.ndarray]
 
@@ -117,13 +118,13 @@ FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     LeakyReLU: lambda s, i, w, x: ops.leaky_relu(x, s.alpha),
     Sigmoid: lambda s, i, w, x: ops.sigmoid(x),
     Tanh: lambda s, i, w, x: ops.tanh(x),
-    Softmax: lambda s, i, w, x: ops.softmax(x, axis=1),
     Flatten: lambda s, i, w, x: ops.flatten(x, axis=1),
     Dense: lambda s, i, w, x: ops.dense(x, w["W"], w.get("B")),
     BatchNorm: lambda s, i, w, x: ops.batch_normalization(x, w["scale"], w["bias"], w["mean"],
                                                           w["var"], s.epsilon),
     Residual: _residual, Gated: _gated,
     Add: _arithmetic, Sub: _arithmetic, Mul: _arithmetic, Div: _arithmetic, Concat: _concat,
+    **FORWARD_ACTIVATION,
 }
 
 

@@ -20,11 +20,11 @@ from onnx import TensorProto, helper, numpy_helper
 from models.analysis import analyse
 from models.atomic import write_atomic
 from models.errors import ConfigError
+import engine.onnx_activation  # noqa: F401  (registers the activation and normalisation rules)
 from engine.onnx_registry import EXPORTERS, Exporter, exports
-from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
-                           DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
-                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
-                           Residual, SeparableConv, Sigmoid, Softmax, Sub, Tanh)
+from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
+                           Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
+                           MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Sub)
 from models.stack import Stack
 from models.weights import materialise
 
@@ -40,8 +40,7 @@ BATCH = "N"
 Weights = Mapping[str, np.ndarray]
 
 _SIMPLE_OPS: dict[type[LayerSpec], str] = {
-    ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", GlobalMaxPool: "GlobalMaxPool",
-    GlobalAvgPool: "GlobalAveragePool"}
+    GlobalMaxPool: "GlobalMaxPool", GlobalAvgPool: "GlobalAveragePool"}
 
 
 def max_opset() -> int:
@@ -111,18 +110,6 @@ def _simple(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, pref
     return b.node(_SIMPLE_OPS[type(spec)], inputs[:1], out, info.output_shape)
 
 
-@exports(LeakyReLU)
-def _leaky_relu(b: _GraphBuilder, spec: LeakyReLU, info: LayerInfo, w: Weights, prefix: str,
-                inputs: list[str], out: str) -> str:
-    return b.node("LeakyRelu", inputs[:1], out, info.output_shape, alpha=spec.alpha)
-
-
-@exports(Softmax)
-def _softmax(b: _GraphBuilder, spec: Softmax, info: LayerInfo, w: Weights, prefix: str,
-             inputs: list[str], out: str) -> str:
-    return b.node("Softmax", inputs[:1], out, info.output_shape, axis=1)
-
-
 @exports(Flatten)
 def _flatten(b: _GraphBuilder, spec: Flatten, info: LayerInfo, w: Weights, prefix: str,
              inputs: list[str], out: str) -> str:
@@ -171,14 +158,6 @@ def _dense(b: _GraphBuilder, spec: Dense, info: LayerInfo, w: Weights, prefix: s
            inputs: list[str], out: str) -> str:
     return b.node("Gemm", inputs[:1] + _weight_inputs(b, w, prefix, ("W", "B")), out,
                   info.output_shape, transB=1)
-
-
-@exports(BatchNorm)
-def _batch_norm(b: _GraphBuilder, spec: BatchNorm, info: LayerInfo, w: Weights, prefix: str,
-                inputs: list[str], out: str) -> str:
-    weights = _weight_inputs(b, w, prefix, ("scale", "bias", "mean", "var"))
-    return b.node("BatchNormalization", inputs[:1] + weights, out, info.output_shape,
-                  epsilon=spec.epsilon)
 
 
 @exports(SeparableConv)

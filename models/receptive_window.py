@@ -18,10 +18,10 @@ from typing import Callable
 import numpy as np
 
 from models.analysis import StackReport
-from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
-                           DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
-                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
-                           Residual, SeparableConv, Shape, Sigmoid, Softmax, Sub, Tanh)
+from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
+                           Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
+                           MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Shape, Sub)
+from models.receptive_activation import BACK_ACTIVATION
 from models.stack import Stack
 
 
@@ -122,8 +122,7 @@ BACK: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     PointwiseConv: _pointwise, ConvTranspose: _transposed, SeparableConv: _separable,
     GlobalMaxPool: _everything, GlobalAvgPool: _everything, Flatten: _everything,
     Dense: _everything, Residual: _residual, Gated: _gated,
-    ReLU: _pointwise, LeakyReLU: _pointwise, Sigmoid: _pointwise, Tanh: _pointwise,
-    Softmax: _pointwise, BatchNorm: _pointwise,
+    **BACK_ACTIVATION,
 }
 
 

@@ -49,13 +49,15 @@ def default_weight(key: str, shape: tuple[int, ...], rng: np.random.Generator,
     """The starting value of a weight by its role, read from the key's last part.
 
     Kernels (W) are drawn by `method`; biases, shifts and running means start at 0; batch-norm
-    scales and variances at 1.
+    scales and variances at 1; PReLU slopes at 0.25.
     """
     role = key.rsplit(".", 1)[-1]
     if role == "W":
         return initialise(shape, method, rng)
     if role in ("scale", "var"):
         return np.ones(shape, np.float32)
+    if role == "slope":  # PReLU starts as a leaky ReLU, as PyTorch's does
+        return np.full(shape, 0.25, np.float32)
     return np.zeros(shape, np.float32)
 
 

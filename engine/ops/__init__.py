@@ -44,3 +44,11 @@ __all__ = [
     "softmax",
     "tanh",
 ]
+
+# Activations, element-wise math and normalisations of the graph vocabulary.
+from engine.ops.activation import (clip, elu, erf, gelu, hard_sigmoid, hard_swish,  # noqa: E402
+                                   log_softmax, prelu, silu, unary)
+from engine.ops.normalization import instance_normalization, lrn  # noqa: E402
+
+__all__ += ["clip", "elu", "erf", "gelu", "hard_sigmoid", "hard_swish", "instance_normalization",
+            "log_softmax", "lrn", "prelu", "silu", "unary"]

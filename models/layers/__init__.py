@@ -1,9 +1,11 @@
 """Every layer spec, importable from one place. Importing this module registers them all."""
-from models.layers.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from models.layers.activation import (ELU, GELU, Clip, HardSigmoid, HardSwish, LeakyReLU,
+                                      LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh, Unary)
 from models.layers.base import LAYER_TYPES, LayerInfo, LayerSpec, Shape
 from models.layers.blocks import Gated, Residual, SeparableConv
 from models.layers.conv import Conv, ConvTranspose, DepthwiseConv, PointwiseConv
 from models.layers.merge import Add, Concat, Div, Mul, Sub
+from models.layers.normalization import LRN, InstanceNorm
 from models.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool
 from models.layers.structure import BatchNorm, Dense, Flatten
 
@@ -11,4 +13,5 @@ __all__ = ["LAYER_TYPES", "LayerInfo", "LayerSpec", "Shape", "Conv", "ConvTransp
            "DepthwiseConv", "PointwiseConv", "SeparableConv", "MaxPool", "AvgPool",
            "GlobalMaxPool", "GlobalAvgPool", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
            "Flatten", "Dense", "BatchNorm", "Residual", "Gated", "Add", "Sub", "Mul", "Div",
-           "Concat"]
+           "Concat", "Clip", "HardSigmoid", "HardSwish", "SiLU", "PReLU", "ELU", "GELU", "Unary",
+           "LogSoftmax", "LRN", "InstanceNorm"]

@@ -70,7 +70,10 @@ def cost(stack: Stack, report: StackReport) -> tuple[float, float]:
 
 
 def spec_field_exists(spec: LayerSpec, field: str) -> bool:
-    """Whether a dotted error field ("stride", "body.1.kernel_size") names a field of spec."""
+    """Whether a dotted error field ("stride", "body.1.kernel_size") names a field of spec, or
+    is "inputs", the node's edges (a merge with too few operands)."""
+    if field == "inputs":
+        return True
     head, _, rest = field.partition(".")
     if head == "body" and rest and isinstance(spec, Residual):
         index, _, inner_field = rest.partition(".")
