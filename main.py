@@ -194,14 +194,16 @@ def _infer(args: argparse.Namespace) -> int:
         if result.error is not None:
             raise result.error
         outputs, seconds, ran_on = result.outputs, sum(result.seconds), "the NumPy engine"
+        final = result.output
     else:
         from engine.ort_runner import OrtRunner
         ort_run = OrtRunner().run(stack, x, args.provider or "auto",
                                   layer_outputs=args.layers is not None)
         outputs, seconds = ort_run.outputs, ort_run.seconds
         ran_on = f"onnxruntime ({ort_run.provider})"
-    _save_array(Path(args.output), outputs[-1])
-    print(f"wrote {args.output}: shape {tuple(outputs[-1].shape)}, by {ran_on} in "
+        final = ort_run.output
+    _save_array(Path(args.output), final)
+    print(f"wrote {args.output}: shape {tuple(final.shape)}, by {ran_on} in "
           f"{seconds * 1e3:.2f} ms")
     warning = _nonfinite_warning(stack, x, outputs, args)
     if warning is not None:
@@ -241,7 +243,7 @@ def _nonfinite_warning(stack: Stack, x: np.ndarray, outputs: list[np.ndarray],
     from engine.nonfinite import nonfinite_warning
     names = [layer.name for layer in stack.layers]
     if len(outputs) != len(names):
-        if np.isfinite(outputs[-1]).all() and np.isfinite(x).all():
+        if all(np.isfinite(o).all() for o in outputs) and np.isfinite(x).all():
             return None
         from engine.ort_runner import OrtRunner
         outputs = OrtRunner().run(stack, x, args.provider or "auto", layer_outputs=True).outputs

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.executor import prepare_input
+from engine.memory_budget import check_budget
 from models.analysis import analyse
 from models.errors import ConfigError
 from models.stack import InputSpec, Stack
@@ -82,15 +83,17 @@ def resolve_provider(name: str) -> str:
 @dataclass(frozen=True)
 class OrtRun:
     """One onnxruntime run: outputs[i] is layer i's output when layer outputs were asked for,
-    else outputs holds only the final output. provider: the provider that actually ran the
-    first node (session.get_providers()[0]); seconds: wall time of session.run."""
+    else outputs holds only the network's first output. provider: the provider that actually ran
+    the first node (session.get_providers()[0]); seconds: wall time of session.run; final: the
+    index of the network's first output in outputs."""
     outputs: list[np.ndarray]
     provider: str
     seconds: float
+    final: int = 0
 
     @property
     def output(self) -> np.ndarray:
-        return self.outputs[-1]
+        return self.outputs[self.final]
 
 
 @dataclass
@@ -135,15 +138,19 @@ class OrtRunner:
             layer_outputs: bool = False) -> OrtRun:
         """Run the stack on x, float32 (N, C, *spatial) matching the stack's input (any N).
 
-        Raises ConfigError when x does not fit, the stack cannot run, or the provider is missing.
+        Raises ConfigError when x does not fit, the stack cannot run, its outputs at x's batch
+        would exceed the memory budget (engine.memory_budget, as for the NumPy engine), or the
+        provider is missing.
         """
         x = prepare_input(stack, x)
+        check_budget(analyse(stack), batch=x.shape[0])
         session, names = self.session(stack, provider, x.shape[0], layer_outputs)
         feed = {session.get_inputs()[0].name: x}
         start = time.perf_counter()
         outputs = session.run(names, feed)
         seconds = time.perf_counter() - start
-        return OrtRun(list(outputs), session.get_providers()[0], seconds)
+        final = stack.output_indices[0] if layer_outputs else 0
+        return OrtRun(list(outputs), session.get_providers()[0], seconds, final)
 
     def _entry(self, stack: Stack, batch: int, layer_outputs: bool) -> _Entry:
         key = (id(stack), batch, layer_outputs)
