@@ -392,12 +392,19 @@ class StackView(QTreeWidget):
         if index is None:
             index = self._selected_path[0] + 1 if self._selected_path else len(self.document.stack)
         spec = ENTRIES[label].spec(len(self.document.stack.input.spatial))
-        index = self.document.add_layer(spec, index)
+        try:
+            index = self.document.add_layer(spec, index)
+        except ConfigError as err:  # the edit would break an edge of the graph
+            self.message.emit(err.reason)
+            return
         self.select(index)
 
     def delete_current(self) -> None:
         if self._selected_path is not None:
-            self.document.remove_layer(self._selected_path[0])
+            try:
+                self.document.remove_layer(self._selected_path[0])
+            except ConfigError as err:  # other nodes read it: say which, change nothing
+                self.message.emit(err.reason)
 
     def duplicate_current(self) -> None:
         if self._selected_path is not None:
@@ -446,7 +453,12 @@ class StackView(QTreeWidget):
         elif mime.hasFormat(LAYER_MIME):
             source = int(bytes(mime.data(LAYER_MIME)).decode())
             destination = target - 1 if target > source else target
-            self.document.move_layer(source, destination)
+            try:
+                self.document.move_layer(source, destination)
+            except ConfigError as err:  # a node would come before what it reads
+                self.message.emit(err.reason)
+                event.ignore()
+                return
             self.select(destination)
         else:
             event.ignore()

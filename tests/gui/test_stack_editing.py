@@ -234,3 +234,18 @@ def test_delete_key_in_a_spin_box_does_not_delete_the_layer(qtbot, window):
     count = len(window.document.stack)
     qtbot.keyClick(box, Qt.Key.Key_Delete)
     assert len(window.document.stack) == count
+
+
+def test_deleting_a_node_others_read_says_who_and_changes_nothing(qtbot, window):
+    from models.layers import Add, Conv
+    from models.stack import InputSpec, Layer, Stack
+    layers = [Layer("stem", Conv(out_channels=4)),
+              Layer("left", Conv(out_channels=4), inputs=("stem",)),
+              Layer("right", Conv(out_channels=4, kernel_size=1), inputs=("stem",)),
+              Layer("sum", Add(), inputs=("left", "right", "stem"))]
+    window.document.reset(Stack(InputSpec(3, (16, 16))).with_layers(layers))
+    before = to_json(window.document.stack)
+    window.stack_view.select(0)
+    window.stack_view.delete_current()
+    assert to_json(window.document.stack) == before
+    assert "'left', 'right', 'sum' read 'stem'" in window.statusBar().currentMessage()
