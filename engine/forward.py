@@ -11,10 +11,11 @@ import numpy as np
 
 from engine import ops
 from engine.forward_activation import FORWARD_ACTIVATION
+from engine.forward_shape import FORWARD_SHAPE
 from engine.ops import _arena
 from engine.ops._elementwise import elementwise
 from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
-                           DepthwiseConv, Div, Flatten, Gated, GlobalAvgPool, GlobalMaxPool,
+                           DepthwiseConv, Div, Gated, GlobalAvgPool, GlobalMaxPool,
                            LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
                            Residual, SeparableConv, Sigmoid, Sub, Tanh)
 
@@ -118,13 +119,12 @@ FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     LeakyReLU: lambda s, i, w, x: ops.leaky_relu(x, s.alpha),
     Sigmoid: lambda s, i, w, x: ops.sigmoid(x),
     Tanh: lambda s, i, w, x: ops.tanh(x),
-    Flatten: lambda s, i, w, x: ops.flatten(x, axis=1),
     Dense: lambda s, i, w, x: ops.dense(x, w["W"], w.get("B")),
     BatchNorm: lambda s, i, w, x: ops.batch_normalization(x, w["scale"], w["bias"], w["mean"],
                                                           w["var"], s.epsilon),
     Residual: _residual, Gated: _gated,
     Add: _arithmetic, Sub: _arithmetic, Mul: _arithmetic, Div: _arithmetic, Concat: _concat,
-    **FORWARD_ACTIVATION,
+    **FORWARD_ACTIVATION, **FORWARD_SHAPE,
 }
 
 

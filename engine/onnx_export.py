@@ -21,9 +21,10 @@ from models.analysis import analyse
 from models.atomic import write_atomic
 from models.errors import ConfigError
 import engine.onnx_activation  # noqa: F401  (registers the activation and normalisation rules)
+import engine.onnx_shape  # noqa: F401  (registers the shape, resampling and matrix rules)
 from engine.onnx_registry import EXPORTERS, Exporter, exports
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
-                           Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
+                           Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
                            MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Sub)
 from models.stack import Stack
 from models.weights import materialise
@@ -108,12 +109,6 @@ def _conv(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix
 def _simple(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
             inputs: list[str], out: str) -> str:
     return b.node(_SIMPLE_OPS[type(spec)], inputs[:1], out, info.output_shape)
-
-
-@exports(Flatten)
-def _flatten(b: _GraphBuilder, spec: Flatten, info: LayerInfo, w: Weights, prefix: str,
-             inputs: list[str], out: str) -> str:
-    return b.node("Flatten", inputs[:1], out, info.output_shape, axis=1)
 
 
 @exports(ConvTranspose)

@@ -18,51 +18,13 @@ from typing import Callable
 import numpy as np
 
 from models.analysis import StackReport
+from models.connectivity import back_through, transposed_connectivity, window_connectivity
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
                            Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
                            MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Shape, Sub)
 from models.receptive_activation import BACK_ACTIVATION
+from models.receptive_shape import BACK_SHAPE
 from models.stack import Stack
-
-
-def window_connectivity(size: int, out_size: int, kernel: int, stride: int, pad_begin: int,
-                        dilation: int) -> np.ndarray:
-    """(size, out_size) bool: which inputs output o of a sliding window reads along one axis.
-
-    Output o reads input o*stride - pad_begin + t*dilation for each tap t < kernel; taps that
-    land in the padding read no input (they are dropped here, which clips the window).
-    """
-    taps = (np.arange(out_size)[np.newaxis, :] * stride - pad_begin
-            + np.arange(kernel)[:, np.newaxis] * dilation)  # (kernel, out_size)
-    connected = np.zeros((size, out_size), bool)
-    inside = (taps >= 0) & (taps < size)
-    connected[taps[inside], np.broadcast_to(np.arange(out_size), taps.shape)[inside]] = True
-    return connected
-
-
-def transposed_connectivity(size: int, out_size: int, kernel: int, stride: int, pad_begin: int,
-                            dilation: int) -> np.ndarray:
-    """(size, out_size) bool for a transposed convolution along one axis.
-
-    Input i paints output i*stride + t*dilation - pad_begin for each tap t < kernel; outputs
-    cropped by the pads, and output_padding pixels no tap reaches, read no input.
-    """
-    targets = (np.arange(size)[:, np.newaxis] * stride - pad_begin
-               + np.arange(kernel)[np.newaxis, :] * dilation)  # (size, kernel)
-    connected = np.zeros((size, out_size), bool)
-    inside = (targets >= 0) & (targets < out_size)
-    connected[np.broadcast_to(np.arange(size)[:, np.newaxis], targets.shape)[inside],
-              targets[inside]] = True
-    return connected
-
-
-def back_through(mask: np.ndarray, connectivity: list[np.ndarray]) -> np.ndarray:
-    """The input mask that reaches the output mask, one (in, out) matrix per spatial axis."""
-    for axis, connected in enumerate(connectivity):
-        # Count the reached outputs each input position connects to; any count > 0 reaches.
-        counts = np.tensordot(connected.astype(np.int32), mask.astype(np.int32), axes=([1], [axis]))
-        mask = np.moveaxis(counts, 0, axis) > 0
-    return mask
 
 
 def _window(spec: LayerSpec, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
@@ -122,7 +84,7 @@ BACK: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     PointwiseConv: _pointwise, ConvTranspose: _transposed, SeparableConv: _separable,
     GlobalMaxPool: _everything, GlobalAvgPool: _everything, Flatten: _everything,
     Dense: _everything, Residual: _residual, Gated: _gated,
-    **BACK_ACTIVATION,
+    **BACK_ACTIVATION, **BACK_SHAPE,
 }
 
 

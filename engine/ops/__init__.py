@@ -52,3 +52,11 @@ from engine.ops.normalization import instance_normalization, lrn  # noqa: E402
 
 __all__ += ["clip", "elu", "erf", "gelu", "hard_sigmoid", "hard_swish", "instance_normalization",
             "log_softmax", "lrn", "prelu", "silu", "unary"]
+from engine.ops.resize import resize  # noqa: E402
+from engine.ops.shape_ops import (  # noqa: E402
+    channel_shuffle, depth_to_space, gemm, matmul, pad, reduce, reshape, slice_axes,
+    space_to_depth, transpose,
+)
+
+__all__ += ["channel_shuffle", "depth_to_space", "gemm", "matmul", "pad", "reduce", "reshape",
+            "resize", "slice_axes", "space_to_depth", "transpose"]

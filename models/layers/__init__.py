@@ -4,8 +4,11 @@ from models.layers.activation import (ELU, GELU, Clip, HardSigmoid, HardSwish, L
 from models.layers.base import LAYER_TYPES, LayerInfo, LayerSpec, Shape
 from models.layers.blocks import Gated, Residual, SeparableConv
 from models.layers.conv import Conv, ConvTranspose, DepthwiseConv, PointwiseConv
+from models.layers.matmul import Gemm, MatMul
 from models.layers.merge import Add, Concat, Div, Mul, Sub
 from models.layers.normalization import LRN, InstanceNorm
+from models.layers.resample import DepthToSpace, Pad, Resize, SpaceToDepth
+from models.layers.shape_ops import ChannelShuffle, Identity, Reduce, Reshape, Slice, Transpose
 from models.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool
 from models.layers.structure import BatchNorm, Dense, Flatten
 
@@ -14,4 +17,6 @@ __all__ = ["LAYER_TYPES", "LayerInfo", "LayerSpec", "Shape", "Conv", "ConvTransp
            "GlobalMaxPool", "GlobalAvgPool", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
            "Flatten", "Dense", "BatchNorm", "Residual", "Gated", "Add", "Sub", "Mul", "Div",
            "Concat", "Clip", "HardSigmoid", "HardSwish", "SiLU", "PReLU", "ELU", "GELU", "Unary",
-           "LogSoftmax", "LRN", "InstanceNorm"]
+           "LogSoftmax", "LRN", "InstanceNorm", "Gemm", "MatMul", "Resize", "Pad", "DepthToSpace",
+           "SpaceToDepth", "Slice", "Reduce", "Transpose", "Reshape", "ChannelShuffle",
+           "Identity"]

@@ -7,21 +7,30 @@ from dataclasses import dataclass
 from models.errors import ConfigError
 from models.fields import param
 from models.geometry import RFStep
-from models.layers.base import (LayerInfo, LayerSpec, Shape, as_float, check_at_least,
+from models.layers.base import (LayerInfo, LayerSpec, Shape, as_float, as_int, check_at_least,
                                 describe_shape, register)
+from models.layers.shape_ops import flatten_shape
 from models.layers.window import bias_field, normalise_flags
 
 
 @register
 @dataclass(frozen=True)
 class Flatten(LayerSpec):
-    """(C, *spatial) -> (C * prod(spatial),), channel-major as ONNX Flatten(axis=1)."""
+    """Everything from `axis` on as one axis (ONNX Flatten; the batch is axis 0): with axis 1,
+    (C, *spatial) -> (C * prod(spatial),), channel-major."""
     category = "Structure"
     description = "Lays all channels and positions out as one vector for dense layers."
 
+    axis: int = param(1, "Axis", "Flatten from this axis on (the batch is axis 0; 1 = "
+                      "everything).", minimum=-4, maximum=4)
+
+    def __post_init__(self) -> None:
+        as_int(self, "axis")
+
     def analyse(self, in_shape: Shape) -> LayerInfo:
+        out = flatten_shape(in_shape, self.axis)
         steps = (tuple(RFStep(w, w) for w in in_shape[1:]),) if len(in_shape) > 1 else ()
-        return LayerInfo(output_shape=(math.prod(in_shape),), rf_steps=steps)
+        return LayerInfo(output_shape=out, rf_steps=steps)
 
 
 @register
