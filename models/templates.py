@@ -21,7 +21,7 @@ from typing import Callable
 from models.analysis import analyse
 from models.errors import ConfigError
 from models.layers import (Add, BatchNorm, Concat, Conv, ConvTranspose, GlobalAvgPool, LayerSpec,
-                           MaxPool, Mul, PointwiseConv, ReLU, Sigmoid)
+                           MaxPool, Mul, PointwiseConv, ReLU, Resize, Sigmoid)
 from models.layers.base import AXIS_NAMES, Shape, describe_shape
 from models.stack import INPUT, MAX_SPATIAL_RANK, Layer, Stack
 
@@ -226,8 +226,7 @@ def _fpn_merge(shape: Shape, source: str) -> list[Layer]:
     lateral = block.add(PointwiseConv(rank=rank, out_channels=c), source)
     block.add(Conv(rank=rank, out_channels=c, kernel_size=3, stride=2), source)
     block.add(PointwiseConv(rank=rank, out_channels=c))
-    # FPN upsamples by nearest x2; a ConvTranspose of kernel 2 and stride 2 is its learned form.
-    up = block.add(ConvTranspose(rank=rank, out_channels=c, kernel_size=2, stride=2))
+    up = block.add(Resize(mode="nearest", scales=(2.0,) * rank))
     block.add(Add(), lateral, up)
     block.add(Conv(rank=rank, out_channels=c, kernel_size=3))
     return block.layers

@@ -13,7 +13,7 @@ from models import project
 from models.analysis import analyse
 from models.errors import ConfigError
 from models.layers import (Add, BatchNorm, Concat, Conv, ConvTranspose, Flatten, GlobalAvgPool,
-                           Mul, ReLU, Sigmoid)
+                           Mul, ReLU, Resize, Sigmoid)
 from models.stack import INPUT, InputSpec, Layer, Stack
 from models.templates import TEMPLATES, insert_template, remove_group
 
@@ -150,8 +150,10 @@ def test_engine_runs_the_block_and_its_merge_computes_what_it_promises(template,
             assert out[reads[0].name].shape == out[reads[1].name].shape == anchor.shape
     else:  # FPN merge: lateral 1x1 of the anchor + the coarse level upsampled by 2
         add, (lateral, up) = _merge_and_reads(stack, Add)
-        assert lateral.inputs == ("relu1",) and isinstance(up.spec, ConvTranspose)
+        assert lateral.inputs == ("relu1",) and isinstance(up.spec, Resize)
         coarse = out[up.inputs[0]]
+        np.testing.assert_array_equal(out[up.name], coarse.repeat(2, axis=2).repeat(2, axis=3)
+                                      if rank == 2 else coarse.repeat(2, axis=2))
         assert coarse.shape[2:] == _half(SPATIAL[rank])
         np.testing.assert_allclose(out[add.name], out[lateral.name] + out[up.name],
                                    rtol=1e-6, atol=1e-6)
