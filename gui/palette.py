@@ -10,9 +10,11 @@ from typing import Callable
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
-                           Gated, GlobalAvgPool, GlobalMaxPool, LayerSpec, LeakyReLU, MaxPool,
-                           PointwiseConv, ReLU, Residual, SeparableConv, Sigmoid, Softmax, Tanh)
+from models.layers import (ELU, GELU, LRN, AvgPool, BatchNorm, Clip, Conv, ConvTranspose, Dense,
+                           DepthToSpace, DepthwiseConv, Flatten, Gated, GlobalAvgPool,
+                           GlobalMaxPool, HardSwish, InstanceNorm, LayerSpec, LeakyReLU, MaxPool,
+                           Pad, PointwiseConv, PReLU, ReLU, Residual, Resize, SeparableConv,
+                           Sigmoid, SiLU, Softmax, SpaceToDepth, Tanh)
 
 PALETTE_MIME = "application/x-convscope-palette-entry"
 
@@ -61,7 +63,19 @@ GROUPS: dict[str, tuple[PaletteEntry, ...]] = {
         PaletteEntry("LeakyReLU", lambda r: LeakyReLU()),
         PaletteEntry("Sigmoid", lambda r: Sigmoid()),
         PaletteEntry("Tanh", lambda r: Tanh()),
+        PaletteEntry("ReLU6", lambda r: Clip()),
+        PaletteEntry("PReLU", lambda r: PReLU()),
+        PaletteEntry("ELU", lambda r: ELU()),
+        PaletteEntry("SiLU (Swish)", lambda r: SiLU()),
+        PaletteEntry("HardSwish", lambda r: HardSwish()),
+        PaletteEntry("GELU", lambda r: GELU()),
         PaletteEntry("Softmax", lambda r: Softmax()),
+    ),
+    "Resampling": (
+        PaletteEntry("Upsample x2", lambda r: Resize(scales=(2.0,) * r)),
+        PaletteEntry("Pad", lambda r: Pad(pads=(0,) + (1,) * r + (0,) + (1,) * r)),
+        PaletteEntry("Depth to space", lambda r: DepthToSpace()),
+        PaletteEntry("Space to depth", lambda r: SpaceToDepth()),
     ),
     "Structure": (
         PaletteEntry("Flatten", lambda r: Flatten()),
@@ -71,6 +85,8 @@ GROUPS: dict[str, tuple[PaletteEntry, ...]] = {
     ),
     "Normalisation": (
         PaletteEntry("BatchNorm", lambda r: BatchNorm()),
+        PaletteEntry("InstanceNorm", lambda r: InstanceNorm()),
+        PaletteEntry("LRN", lambda r: LRN()),
     ),
 }
 ENTRIES: dict[str, PaletteEntry] = {e.label: e for group in GROUPS.values() for e in group}

@@ -211,8 +211,41 @@ class SidesEditor(AxesEditor):
         self.set_value(value)
 
 
+class ListEditor(FieldEditor):
+    """A list of numbers whose length the layer does not fix (a Reshape's target, a Transpose's
+    permutation, Resize's scales), typed as "2, 2": applied on Enter or leaving the box; text
+    that is not a list of numbers is reverted."""
+
+    def __init__(self, info: FieldInfo, value: tuple) -> None:
+        super().__init__(info, value)
+        self.box = QLineEdit()
+        self.box.setToolTip(info.tooltip)
+        self.box.editingFinished.connect(self._finished)
+        self.layout_.addWidget(self.box)
+        self.set_value(value)
+
+    @staticmethod
+    def _text(value: tuple) -> str:
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+
+    def _finished(self) -> None:
+        try:
+            parts = [p.strip() for p in self.box.text().split(",") if p.strip()]
+            value = tuple(float(p) if any(c in p for c in ".eE") else int(p) for p in parts)
+        except ValueError:
+            self.box.setText(self._text(self._value))
+            return
+        if value != self._value:
+            self._value = value
+            self.edited.emit(value)
+
+    def set_value(self, value: tuple) -> None:
+        self._value = tuple(value)
+        _set_quietly(self.box, "setText", self._text(self._value), "text")
+
+
 EDITORS: dict[object, type[FieldEditor]] = {
-    int: IntEditor, float: FloatEditor, bool: BoolEditor,
+    int: IntEditor, float: FloatEditor, bool: BoolEditor, tuple: ListEditor,
     "choices": ChoiceEditor, "per_axis": AxesEditor, "per_side": SidesEditor,
 }
 """The one map from a field's kind to its widget."""

@@ -119,10 +119,10 @@ class Resize(LayerSpec):
     nearest_mode: str = param("round_prefer_floor", "Rounding", "How nearest rounds a coordinate "
                               "to a pixel.", choices=NEAREST_MODES, used_when=("mode", "nearest"))
     scales: tuple[float, ...] = param((2.0, 2.0), "Scales", "Factor per spatial axis (output = "
-                                      "floor(input * scale)).", per_axis=True, minimum=0.01,
+                                      "floor(input * scale)).", minimum=0.01,
                                       maximum=64.0, step=0.5)
     sizes: tuple[int, ...] = param((), "Sizes", "Output size per spatial axis; empty: use the "
-                                   "scales.", per_axis=True, minimum=1, maximum=65536, unit="px")
+                                   "scales.", minimum=1, maximum=65536, unit="px")
 
     def __post_init__(self) -> None:
         as_choice(self, "mode", RESIZE_MODES)

@@ -55,3 +55,18 @@ def test_input_editor_changes_shapes_at_once(window):
     assert window.stack_view.card(0).shape_text == "(4, 8, 64, 128)"
     window.document.undo_stack.undo()
     assert window.input_editor.batch.value() == 1
+
+
+def test_list_field_edits_as_typed_and_reverts_what_is_not_a_list(qtbot, window):
+    window.new_document()
+    window.stack_view.add_from_palette("Upsample x2")
+    editor = window.property_editor.editors["scales"]
+    editor.box.setText("3, 1.5")
+    editor.box.editingFinished.emit()
+    spec = window.document.stack.layers[0].spec
+    assert tuple(spec.scales) == (3.0, 1.5)
+    assert window.document.report.layers[0].output_shape[2:] == (
+        window.document.stack.input.spatial[0] * 3, int(window.document.stack.input.spatial[1] * 1.5))
+    editor.box.setText("two, three")
+    editor.box.editingFinished.emit()
+    assert editor.box.text() == "3, 1.5" and window.document.stack.layers[0].spec == spec
