@@ -21,12 +21,14 @@ INDENT = "  "
 
 @dataclass(frozen=True)
 class GroupTotals:
-    """A group's nodes (nested groups included): their count, parameters and MACs, and the
-    output shape of its last node (None when that node cannot compute)."""
+    """A group's nodes (nested groups included): their count, parameters, MACs and activation
+    memory, the output shape of its last node (None when that node cannot compute), and the
+    index of its first node."""
     name: str
     layers: int
     params: int
     macs: int
+    activation_bytes: int
     output_shape: tuple[int, ...] | None
     first: int
 
@@ -39,13 +41,14 @@ def group_totals(report: StackReport) -> list[GroupTotals]:
         for depth in range(1, len(parts) + 1):
             members.setdefault("/".join(parts[:depth]), []).append(r)
     return [GroupTotals(name, len(rs), sum(r.params for r in rs), sum(r.macs for r in rs),
-                        rs[-1].output_shape, rs[0].index) for name, rs in members.items()]
+                        sum(r.activation_bytes for r in rs), rs[-1].output_shape, rs[0].index)
+            for name, rs in members.items()]
 
 
 def summary_json(report: StackReport) -> dict[str, Any]:
     """{"input_shape", "layers": [{"name", "type", "output_shape", "params", "macs",
     "receptive_field", "inputs", "group", "engine"}], "groups": [{"name", "layers", "params",
-    "macs", "output_shape"}], "total_params", "total_macs"} (the command line's contract).
+    "macs", "activation_bytes", "output_shape"}], "total_params", "total_macs"} (the command line's contract).
 
     output_shape includes the batch axis and is None for a layer that cannot compute; such a
     layer also has "error" (its message) or "waiting_on" (the 1-based failing layer). inputs
@@ -65,6 +68,7 @@ def summary_json(report: StackReport) -> dict[str, Any]:
             entry["waiting_on"] = r.waiting_on + 1
         layers.append(entry)
     groups = [{"name": g.name, "layers": g.layers, "params": g.params, "macs": g.macs,
+               "activation_bytes": g.activation_bytes,
                "output_shape": list(g.output_shape) if g.output_shape else None}
               for g in group_totals(report)]
     return {"input_shape": list(report.input_shape), "layers": layers, "groups": groups,
