@@ -16,7 +16,8 @@ from engine.ops import _arena
 from engine.ops._elementwise import elementwise
 from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
                            DepthwiseConv, Div, Gated, GlobalAvgPool, GlobalMaxPool,
-                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, PointwiseConv, ReLU,
+                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, Opaque, PointwiseConv,
+                           ReLU,
                            Residual, SeparableConv, Sigmoid, Sub, Tanh)
 
 Weights = Mapping[str, np.ndarray]
@@ -110,6 +111,12 @@ def _concat(spec: Concat, info: LayerInfo, w: Weights, *xs: np.ndarray) -> np.nd
     return np.concatenate(xs, axis=axis, out=_arena.empty(tuple(shape)))
 
 
+def _opaque(spec: Opaque, info: LayerInfo, w: Weights, *xs: np.ndarray) -> np.ndarray:
+    # onnxruntime computes it; onnx and onnxruntime load only when a network has such a node.
+    from engine.opaque import run_opaque
+    return run_opaque(spec, w, *xs)
+
+
 FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     Conv: _conv, DepthwiseConv: _conv, PointwiseConv: _conv, ConvTranspose: _conv_transpose,
     SeparableConv: _separable, MaxPool: _max_pool, AvgPool: _avg_pool,
@@ -124,7 +131,7 @@ FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
                                                           w["var"], s.epsilon),
     Residual: _residual, Gated: _gated,
     Add: _arithmetic, Sub: _arithmetic, Mul: _arithmetic, Div: _arithmetic, Concat: _concat,
-    **FORWARD_ACTIVATION, **FORWARD_SHAPE,
+    Opaque: _opaque, **FORWARD_ACTIVATION, **FORWARD_SHAPE,
 }
 
 

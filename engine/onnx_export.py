@@ -64,13 +64,20 @@ class _GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.opsets: dict[str, int] = {}  # custom domains by version
 
     def node(self, op: str, inputs: list[str], output: str, shape: tuple[int, ...],
-             name: str | None = None, **attrs: object) -> str:
-        """Add a node whose single output `output` has sample shape `shape`; returns `output`."""
-        self.nodes.append(helper.make_node(op, inputs, [output], name=name or output, **attrs))
+             name: str | None = None, domain: str = "", outputs: list[str] | None = None,
+             **attrs: object) -> str:
+        """Add a node whose output `output` has sample shape `shape`; returns `output`."""
+        self.nodes.append(helper.make_node(op, inputs, outputs or [output], name=name or output,
+                                           domain=domain or None, **attrs))
         self.shapes[output] = tuple(shape)
         return output
+
+    def use_opset(self, domain: str, version: int) -> None:
+        if domain not in ("", "ai.onnx"):
+            self.opsets[domain] = max(version, self.opsets.get(domain, 0))
 
     def weight(self, name: str, array: np.ndarray) -> str:
         self.initializers.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
@@ -318,10 +325,11 @@ def export_model(stack: Stack, opset: int = DEFAULT_OPSET,
     graph = helper.make_graph(builder.nodes, "convscope",
                               [_value_info(input_name, stack.input.sample_shape)], outputs,
                               initializer=builder.initializers, value_info=value_infos)
-    opset_ids = [helper.make_opsetid("", opset)]
+    opset_ids = [helper.make_opsetid("", opset)] + [
+        helper.make_opsetid(domain, version) for domain, version in builder.opsets.items()]
     model = helper.make_model(graph, opset_imports=opset_ids, producer_name="ConvScope",
                               producer_version=_producer_version(),
-                              ir_version=helper.find_min_ir_version_for(opset_ids))
+                              ir_version=helper.find_min_ir_version_for(opset_ids, ignore_unknown=True))
     onnx.checker.check_model(model, full_check=True)
     return model
 

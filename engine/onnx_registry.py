@@ -29,8 +29,13 @@ class Writer(Protocol):
     opset: int
 
     def node(self, op: str, inputs: list[str], output: str, shape: tuple[int, ...],
-             name: str | None = None, **attrs: object) -> str:
-        """A node whose one output `output` has sample shape `shape` (no batch axis)."""
+             name: str | None = None, domain: str = "", outputs: list[str] | None = None,
+             **attrs: object) -> str:
+        """A node whose output `output` has sample shape `shape` (no batch axis). `outputs`
+        lists all its results in order where it writes more than `output`, which nothing reads."""
+
+    def use_opset(self, domain: str, version: int) -> None:
+        """Import `domain` at `version` (a custom domain an opaque node's operator lives in)."""
 
     def weight(self, name: str, array: np.ndarray) -> str:
         """A float32 initializer; returns its name."""

@@ -23,6 +23,7 @@ from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, Dep
                            Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
                            MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Shape, Sub)
 from models.receptive_activation import BACK_ACTIVATION
+from models.layers.opaque import BACK_OPAQUE
 from models.receptive_shape import BACK_SHAPE
 from models.stack import Stack
 
@@ -84,7 +85,7 @@ BACK: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     PointwiseConv: _pointwise, ConvTranspose: _transposed, SeparableConv: _separable,
     GlobalMaxPool: _everything, GlobalAvgPool: _everything, Flatten: _everything,
     Dense: _everything, Residual: _residual, Gated: _gated,
-    **BACK_ACTIVATION, **BACK_SHAPE,
+    **BACK_ACTIVATION, **BACK_SHAPE, **BACK_OPAQUE,
 }
 
 

@@ -7,6 +7,7 @@ from models.layers.conv import Conv, ConvTranspose, DepthwiseConv, PointwiseConv
 from models.layers.matmul import Gemm, MatMul
 from models.layers.merge import Add, Concat, Div, Mul, Sub
 from models.layers.normalization import LRN, InstanceNorm
+from models.layers.opaque import Opaque
 from models.layers.resample import DepthToSpace, Pad, Resize, SpaceToDepth
 from models.layers.shape_ops import ChannelShuffle, Identity, Reduce, Reshape, Slice, Transpose
 from models.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool
@@ -19,4 +20,4 @@ __all__ = ["LAYER_TYPES", "LayerInfo", "LayerSpec", "Shape", "Conv", "ConvTransp
            "Concat", "Clip", "HardSigmoid", "HardSwish", "SiLU", "PReLU", "ELU", "GELU", "Unary",
            "LogSoftmax", "LRN", "InstanceNorm", "Gemm", "MatMul", "Resize", "Pad", "DepthToSpace",
            "SpaceToDepth", "Slice", "Reduce", "Transpose", "Reshape", "ChannelShuffle",
-           "Identity"]
+           "Identity", "Opaque"]

@@ -1,6 +1,7 @@
 """Import of graphs as other exporters write them: MatMul + Add, Gemm with alpha/beta, weights
-in Constant nodes, auto_pad, Reshape as flatten, unnamed nodes, residual
-and gated blocks; each compared with onnxruntime on the original file."""
+in Constant nodes, auto_pad, Reshape, unnamed nodes, residual and gated blocks (as the nodes
+they are: a graph keeps one layer per ONNX node); each compared with onnxruntime on the
+original file."""
 from __future__ import annotations
 
 import numpy as np
@@ -51,11 +52,14 @@ def test_keras_style_dense_and_same_lower_padding():
                "shape": np.array([0, -1], np.int64), "m": _w("m", 5 * 3 * 3, 6),
                "mb": _w("mb", 6), "g": _w("g", 6, 2), "gb": _w("gb", 1, 2)}
     stack = _check(_model(nodes, weights, ["batch", 3, 6, 5]),
-                   ["Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "LeakyReLU", "Flatten",
-                    "Dense", "Dense"],
-                   ["conv", "dw", "pwconv1", "leakyrelu1", "flatten", "dense", "head"])
+                   ["Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "LeakyReLU", "Reshape",
+                    "MatMul", "Add", "Dense"],
+                   ["conv", "dw", "pwconv1", "leakyrelu1", "flatten", "dense", "bias", "head"])
     assert stack.layers[0].spec.pads == (1, 1, 0, 1)  # the odd pixel at the beginning
-    np.testing.assert_array_equal(stack.layers[5].weights["W"], weights["m"].T)
+    np.testing.assert_array_equal(stack.layers[5].weights["W"], weights["m"])
+    assert stack.layers[6].spec.constant_shape == (6,)
+    np.testing.assert_array_equal(stack.layers[7].weights["W"], weights["g"].T * 0.5)
+    np.testing.assert_array_equal(stack.layers[7].weights["B"], weights["gb"][0] * 2.0)
 
 
 def test_residual_with_projection_and_gated_block():
@@ -74,5 +78,13 @@ def test_residual_with_projection_and_gated_block():
     ]
     weights = {"a": _w("a", 4, 2, 3), "proj": _w("proj", 4, 2, 1), "ga": _w("ga", 4, 4, 3),
                "gab": _w("gab", 4), "gb": _w("gb", 4, 4, 3), "gbb": _w("gbb", 4)}
-    stack = _check(_model(nodes, weights, [1, 2, 9]), ["Residual", "Gated1D"], ["block", "glu"])
-    assert stack.layers[0].spec.shortcut == "projection" and stack.layers[1].spec.residual
+    stack = _check(_model(nodes, weights, [1, 2, 9]),
+                   ["Conv1D", "ReLU", "Conv1D", "Add", "Conv1D", "Conv1D", "Sigmoid", "Mul",
+                    "Add"],
+                   ["block/conv_a", "block/relu", "block/proj", "block/sum", "glu/value",
+                    "glu/gate", "glu/sigmoid", "glu/mul", "glu/add"])
+    assert [layer.inputs for layer in stack.layers] == [
+        ("input",), ("block/conv_a",), ("input",), ("block/proj", "block/relu"),
+        ("block/sum",), ("block/sum",), ("glu/gate",), ("glu/sigmoid", "glu/value"),
+        ("block/sum", "glu/mul")]
+    assert [layer.group for layer in stack.layers] == ["block"] * 4 + ["glu"] * 5

@@ -4,11 +4,14 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from helpers import assert_close, ort_run
 from onnx import TensorProto, helper, numpy_helper
 
 from engine.onnx_export import export_model
+from engine.executor import forward
 from engine.onnx_import import import_model
 from models.errors import FileFormatError
+from models.layers.opaque import Opaque
 from models.presets import PRESETS
 
 
@@ -51,25 +54,37 @@ def test_folder_is_not_a_file(tmp_path):
         import_model(tmp_path)
 
 
-def test_unsupported_ops_are_listed_with_node_names():
+def test_an_operator_outside_the_vocabulary_is_an_opaque_node():
+    """It used to refuse the file; now onnxruntime computes that node."""
     model = export_model(PRESETS["LeNet-5"].build())
     for node in model.graph.node:
         if node.name == "tanh2":
-            node.op_type = "Elu"
+            node.op_type = "Softsign"
         if node.name == "avgpool2":
             node.op_type = "LpPool"
-    with pytest.raises(FileFormatError, match=r"Elu \(tanh2\).*LpPool \(avgpool2\)"):
-        import_model(model)
+            kept = [a for a in node.attribute if a.name in ("kernel_shape", "strides", "pads")]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+    stack = import_model(model)
+    opaque = [(layer.name, layer.spec.op_type) for layer in stack.layers
+              if isinstance(layer.spec, Opaque)]
+    assert opaque == [("tanh2", "Softsign"), ("avgpool2", "LpPool")]
+    x = np.random.default_rng(0).standard_normal(stack.input.shape).astype(np.float32)
+    assert_close(forward(stack, x), ort_run(model, x)[0])
 
 
-def test_an_add_outside_any_block_names_its_node():
+def test_an_add_of_a_constant_stores_its_operand():
+    """An Add outside any block used to be refused; it is an Add with the stored operand C."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4])
     bias = numpy_helper.from_array(np.ones((1, 2, 4), np.float32), "bias")
-    graph = helper.make_graph([helper.make_node("Add", ["x", "bias"], ["y"], name="shift")],
+    graph = helper.make_graph([helper.make_node("Add", ["bias", "x"], ["y"], name="shift")],
                               "g", [x], [y], initializer=[bias])
-    with pytest.raises(FileFormatError, match="Add node 'shift'"):
-        import_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    stack = import_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    (layer,) = stack.layers
+    assert (layer.name, layer.spec.constant_shape, layer.spec.constant_first) == \
+        ("shift", (1, 2, 4), True)
+    np.testing.assert_array_equal(layer.weights["C"], np.ones((1, 2, 4), np.float32))
 
 
 def _external_model(location: str) -> onnx.ModelProto:
@@ -103,6 +118,54 @@ def test_external_data_beside_the_model_is_read(tmp_path):
     np.testing.assert_array_equal(imported.layers[0].weights["W"], stack.layers[0].weights["W"])
     with pytest.raises(FileFormatError, match="external files"):
         import_model((tmp_path / "big.onnx").read_bytes())
+
+
+def _graph_model(nodes, inputs, outputs=("y",), initializers=()) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", inputs,
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None)
+                               for o in outputs], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_cycle_is_refused_naming_at_most_three_nodes():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4])
+    nodes = [helper.make_node("Add", ["x", "d"], ["a"], name="a"),
+             *(helper.make_node("Relu", [src], [dst], name=dst)
+               for src, dst in [("a", "b"), ("b", "c"), ("c", "d")]),
+             helper.make_node("Relu", ["d"], ["y"], name="y")]
+    with pytest.raises(FileFormatError) as err:
+        import_model(_graph_model(nodes, [x]))
+    assert _one_line(err).startswith("the ONNX model: the graph has a cycle (nodes that read "
+                                     "their own results)")
+    assert _one_line(err).endswith("'a', 'b', 'c' and 2 more")
+
+
+def test_a_tensor_nothing_gives_is_refused():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4])
+    nodes = [helper.make_node("Add", ["x", "ghost"], ["y"], name="add")]
+    with pytest.raises(FileFormatError, match="reads the tensor 'ghost', which nothing in the "
+                                              "file gives: 'add'$"):
+        import_model(_graph_model(nodes, [x]))
+
+
+@pytest.mark.parametrize("value, why", [
+    (helper.make_tensor_value_info("x", TensorProto.INT64, [1, 2, 4]), "must be a float32"),
+    (helper.make_tensor_value_info("x", TensorProto.FLOAT, None), "has no shape"),
+    (onnx.ValueInfoProto(name="x"), "must be a float32"),
+    (helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "W"]),
+     r"sizes \(\?, 2, \?\); every axis but the batch must be fixed"),
+    (helper.make_tensor_value_info("x", TensorProto.FLOAT, [8]), "has 1 axes"),
+])
+def test_an_input_no_network_can_take_is_refused(value, why):
+    model = _graph_model([helper.make_node("Relu", ["x"], ["y"])], [value])
+    with pytest.raises(FileFormatError, match=why):
+        import_model(model)
 
 
 def test_two_runtime_inputs_are_refused():

@@ -202,14 +202,22 @@ def _bad_weights(w: _Writer, doc: dict[str, Any]) -> None:
 
 # ---- ONNX -------------------------------------------------------------------------------------
 
-def _single_node_model(node: onnx.NodeProto, x_shape: list[int], y_shape: list[int],
-                       initializers: list[onnx.TensorProto] = ()) -> bytes:
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
-        initializer=list(initializers))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)  # a valid model: only its operator is unsupported
+def _float(name: str, shape: list[int]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _graph_model(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
+                 initializers: list[onnx.TensorProto] = (), extra_opsets=(),
+                 check: bool = True, out_shape: list[int] | None = None) -> bytes:
+    """A model of these nodes, whose last node's output (of out_shape, else the first
+    input's shape) is the graph's output."""
+    shape = out_shape or [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    graph = helper.make_graph(nodes, "g", inputs, [_float(nodes[-1].output[0], shape)],
+                              initializer=list(initializers))
+    opsets = [helper.make_opsetid("", 17), *(helper.make_opsetid(d, v) for d, v in extra_opsets)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    if check:  # a valid model but for what the file is meant to show
+        onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
@@ -222,15 +230,35 @@ def _onnx(w: _Writer) -> None:
     w.data("random.onnx", "onnx", "not an onnx model", np.random.default_rng(2).bytes(3000))
     w.data("notes.onnx", "onnx", "not an onnx model", b"these are my notes, not a model\n")
     w.data("project.onnx", "onnx", "not an onnx model", project.to_json(lenet5()).encode())
-    einsum = helper.make_node("Einsum", ["x"], ["y"], name="sum_rows", equation="ncl->ncl")
-    w.data("einsum.onnx", "onnx", ("Einsum (sum_rows)", "cannot import"),
-           _single_node_model(einsum, [1, 2, 4], [1, 2, 4]))
-    hidden = 4
-    lstm = helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="encoder", hidden_size=hidden)
-    weights = [numpy_helper.from_array(np.zeros((1, 4 * hidden, 3), np.float32), "W"),
-               numpy_helper.from_array(np.zeros((1, 4 * hidden, hidden), np.float32), "R")]
-    w.data("lstm.onnx", "onnx", ("LSTM (encoder)", "cannot import"),
-           _single_node_model(lstm, [5, 1, 3], [5, 1, 1, hidden], weights))
+    # An operator outside the vocabulary (Einsum, LSTM) no longer makes a file bad: it opens
+    # as an opaque node that onnxruntime computes. What no network can be still is.
+    frob = helper.make_node("Frobnicate", ["x"], ["y"], name="frob", domain="my.ops")
+    w.data("unknown-op.onnx", "onnx", ("my.ops.Frobnicate", "onnxruntime cannot run it", "frob"),
+           _graph_model([frob], [_float("x", [1, 2, 4])], extra_opsets=[("my.ops", 1)]))
+    top_k = helper.make_node("TopK", ["x", "k"], ["v", "i"], name="best", axis=1)
+    cast = helper.make_node("Cast", ["i"], ["f"], name="cast", to=TensorProto.FLOAT)
+    both = helper.make_node("Add", ["v", "f"], ["y"], name="add")
+    w.data("two-results.onnx", "onnx", ("TopK", "2 results", "best"),
+           _graph_model([top_k, cast, both], [_float("x", [1, 4, 3])],
+                        [numpy_helper.from_array(np.array([2], np.int64), "k")],
+                        out_shape=[1, 2, 3]))
+    loop = [helper.make_node("Add", ["x", "b"], ["a"], name="first"),
+            helper.make_node("Relu", ["a"], ["b"], name="second"),
+            helper.make_node("Relu", ["b"], ["y"], name="last")]
+    w.data("cycle.onnx", "onnx", ("cycle", "first", "second"),
+           _graph_model(loop, [_float("x", [1, 2, 4])], check=False))
+    add = helper.make_node("Add", ["x", "z"], ["y"], name="join")
+    w.data("two-inputs.onnx", "onnx", ("one input", "2 (x, z)"),
+           _graph_model([add], [_float("x", [1, 2, 4]), _float("z", [1, 2, 4])]))
+    relu = helper.make_node("Relu", ["x"], ["y"], name="relu")
+    w.data("int-input.onnx", "onnx", ("float32",),
+           _graph_model([relu], [helper.make_tensor_value_info("x", TensorProto.INT32,
+                                                               [1, 2, 4])]))
+    dropout = helper.make_node("Dropout", ["x", "ratio", "training"], ["y"], name="drop")
+    w.data("training-dropout.onnx", "onnx", ("training mode", "drop"),
+           _graph_model([dropout], [_float("x", [1, 2, 4])],
+                        [numpy_helper.from_array(np.array(0.5, np.float32), "ratio"),
+                         numpy_helper.from_array(np.array(True), "training")]))
     for name, location in (("parent", "../secret.bin"), ("absolute", "/etc/hostname")):
         outside = copy.deepcopy(model)
         tensor = outside.graph.initializer[0]
