@@ -101,7 +101,7 @@ def test_bad_arguments_fail_with_one_line(lenet_file, tmp_path):
     assert not (tmp_path / "y.npy").exists() and not (tmp_path / "m.onnx").exists()
 
 
-@pytest.mark.parametrize("name", ["future.convscope", "lstm.onnx", "huge.png", "objects.npy",
+@pytest.mark.parametrize("name", ["future.convscope", "unknown-op.onnx", "huge.png", "objects.npy",
                                   "external-parent.onnx", "cut-at-100.convscope"])
 def test_a_bad_file_in_a_real_process(bad_files, lenet_file, tmp_path, name):
     """The same as in-process, as a person runs it (interpreter start, imports, exit)."""
