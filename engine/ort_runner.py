@@ -143,7 +143,6 @@ class OrtRunner:
         provider is missing.
         """
         x = prepare_input(stack, x)
-        check_budget(analyse(stack), batch=x.shape[0])
         session, names = self.session(stack, provider, x.shape[0], layer_outputs)
         feed = {session.get_inputs()[0].name: x}
         start = time.perf_counter()
@@ -171,6 +170,7 @@ class OrtRunner:
         report = analyse(stack)
         if report.first_error is not None:
             raise report.first_error
+        check_budget(report, batch=batch)  # once per cached session, not on every run
         from engine.onnx_export import export_model  # imports onnx: only when a run needs it
         sized = stack if batch == stack.input.batch else stack.with_input(
             InputSpec(stack.input.channels, stack.input.spatial, batch))

@@ -245,3 +245,13 @@ def test_entry_point_script_exit_codes(lenet_file, tmp_path):
                              cwd=REPO, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stdout == ""
     assert len(missing.stderr.strip().splitlines()) == 1 and "Traceback" not in missing.stderr
+
+
+def test_infer_with_onnxruntime_respects_the_memory_budget(capsys, demo_file, tmp_path,
+                                                           monkeypatch):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 128, 128), np.float32))
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "1M")
+    status, _, err = run_cli(capsys, "infer", demo_file, "--input", tmp_path / "x.npy",
+                             "--output", tmp_path / "y.npy", "--engine", "onnxruntime")
+    assert_one_line_error(status, err, "budget", "CONVSCOPE_MEMORY_BUDGET")
+    assert not (tmp_path / "y.npy").exists()
