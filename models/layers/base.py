@@ -195,20 +195,22 @@ def describe_shape(shape: Shape) -> str:
 
 
 def require_rank(spec: LayerSpec, in_shape: Shape, rank: int) -> None:
-    """Raise ConfigError unless the input has `rank` spatial axes."""
+    """Raise ConfigError unless the input has `rank` spatial axes. The error names the spec's
+    `rank` field where it has one (Conv2D can become Conv1D); otherwise the input is at fault."""
     have = len(in_shape) - 1
     if have == rank:
         return
+    at = "rank" if any(f.name == "rank" for f in dataclasses.fields(spec)) else None
     axes = f"{rank} spatial ax{'es' if rank > 1 else 'is'} (C, " \
         + ", ".join(a[0].upper() for a in AXIS_NAMES[rank]) + ")"
     if have == 0:
         raise ConfigError(f"{spec.type_name} needs an input with {axes}, but gets a flat vector "
                           f"of {in_shape[0]} features; move it before the Flatten or Dense layer",
-                          field="rank")
+                          field=at)
     fix = (f"use {spec.type_name.replace(f'{rank}D', f'{have}D')} instead"
-           if 1 <= have <= 3 else "change the input")
+           if 1 <= have <= 3 and at else "change the input")
     raise ConfigError(f"{spec.type_name} needs an input with {axes}, but gets "
-                      f"{describe_shape(in_shape)} with {have}; {fix}", field="rank")
+                      f"{describe_shape(in_shape)} with {have}; {fix}", field=at)
 
 
 def require_spatial(spec: LayerSpec, in_shape: Shape) -> None:

@@ -51,7 +51,7 @@ class Gemm(LayerSpec):
                               "operands so that transA is 0", field="transA")
         if len(in_shape) != 1:
             raise ConfigError(f"Gemm needs a flat input, but gets {describe_shape(in_shape)}; "
-                              f"insert a Flatten before it", field="rank")
+                              f"insert a Flatten before it")
         if self.units < 1:
             raise ConfigError(f"units must be at least 1, got {self.units}", field="units")
         k = in_shape[0]

@@ -46,8 +46,7 @@ class LRN(LayerSpec):
                               field="size")
         if len(in_shape) != 3:
             raise ConfigError(f"LRN needs an input (C, H, W), as onnxruntime runs it, but gets "
-                              f"{describe_shape(in_shape)}; use it on 2-D feature maps",
-                              field="rank")
+                              f"{describe_shape(in_shape)}; use it on 2-D feature maps")
         return LayerInfo(output_shape=tuple(in_shape))
 
     def summary(self) -> str:
