@@ -260,7 +260,7 @@ def _template(name: str) -> Template:
                           + ", ".join(TEMPLATES)) from None
 
 
-def _groups(stack: Stack) -> set[str]:
+def group_paths(stack: Stack) -> set[str]:
     """Every group path in the network, parents included ("a/b" gives "a" and "a/b")."""
     out = set()
     for layer in stack.layers:
@@ -269,7 +269,7 @@ def _groups(stack: Stack) -> set[str]:
     return out
 
 
-def _parent_group(stack: Stack, after: int | None) -> str:
+def parent_group(stack: Stack, after: int | None) -> str:
     """The deepest group holding both the anchor and the layer after it ("" at the edges)."""
     if after is None or after + 1 >= len(stack.layers):
         return ""
@@ -286,11 +286,11 @@ def _parent_group(stack: Stack, after: int | None) -> str:
 def _block_group(stack: Stack, template: Template, after: int | None) -> str:
     """The next free <stem><n> (unique as a group name anywhere in the network), nested in the
     parent group."""
-    used = {path.rsplit("/", 1)[-1] for path in _groups(stack)}
+    used = {path.rsplit("/", 1)[-1] for path in group_paths(stack)}
     n = 1
     while f"{template.group}{n}" in used:
         n += 1
-    parent = _parent_group(stack, after)
+    parent = parent_group(stack, after)
     return f"{parent}/{template.group}{n}" if parent else f"{template.group}{n}"
 
 
@@ -324,7 +324,7 @@ def insert_template(stack: Stack, template: str, after: int | None,
         shape = tuple(report.info.output_shape)
     if group is None:
         group = _block_group(stack, spec, after)
-    elif not group or any(not part for part in group.split("/")) or group in _groups(stack):
+    elif not group or any(not part for part in group.split("/")) or group in group_paths(stack):
         raise ConfigError(f"the group {group!r} is {'in use' if group else 'empty'}; name the "
                           f"block's group with a new name such as "
                           f"{_block_group(stack, spec, after)!r}", field="group")
@@ -378,7 +378,7 @@ def remove_group(stack: Stack, group: str) -> Stack:
               if layer.group == group or layer.group.startswith(group + "/")]
     if not group or not inside:
         raise ConfigError(f"no layer is in the group {group!r}; pick one of "
-                          + ", ".join(sorted(_groups(stack))), field="group")
+                          + ", ".join(sorted(group_paths(stack))), field="group")
     names = {layer.name for layer in inside}
     outside = {i: layer for i, layer in enumerate(stack.layers) if layer.name not in names}
     sources = list(dict.fromkeys(
