@@ -15,6 +15,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from models.analysis import StackReport, analyse
 from models.errors import ConfigError
+from models import graph_edits, templates
 from models.fields import field_info
 from models.layers import LayerSpec, Residual
 from models.stack import InputSpec, Layer, Stack
@@ -130,22 +131,57 @@ class Document(QObject):
         self.undo_stack.push(StackCommand(self, self._stack, new, text, merge_key))
 
     def add_layer(self, spec: LayerSpec, index: int | None = None) -> int:
-        """Insert a new layer (appended when index is None); returns its index."""
+        """Insert a new layer at `index` (appended when None), spliced in after the layer
+        before it: whatever read that layer reads the new one. Returns its index."""
         index = len(self._stack) if index is None else max(0, min(index, len(self._stack)))
-        self.apply(self._stack.inserted(index, spec), f"Add {spec.type_name}")
+        layer = Layer(self._stack.unique_name(spec), spec)
+        self.apply(graph_edits.insert_after(self._stack, index - 1 if index else None, layer),
+                   f"Add {spec.type_name}")
         return index
 
+    def add_template(self, name: str, after: int | None) -> int:
+        """Insert the template `name` (models.templates) after layer `after` (None: at the
+        input); returns the index of the block's last layer, its output."""
+        new = templates.insert_template(self._stack, name, after)
+        added = len(new) - len(self._stack)
+        self.apply(new, f"Add {name} block")
+        return (0 if after is None else after + 1) + added - 1
+
     def remove_layer(self, index: int) -> None:
+        """Delete a layer; its readers read its one input instead (ConfigError, changing
+        nothing, when it merges several and others read it)."""
         name = self._stack.layers[index].name
-        self.apply(self._stack.removed(index), f"Delete {name}")
+        self.apply(graph_edits.delete(self._stack, index), f"Delete {name}")
+
+    def remove_group(self, group: str) -> None:
+        """Delete every layer of a group (see models.templates.remove_group)."""
+        self.apply(templates.remove_group(self._stack, group), f"Delete group {group}")
+
+    def branch_from(self, index: int | None, spec: LayerSpec) -> int:
+        """Start a branch: a new layer reading `index` beside its readers; returns its index."""
+        new, at = graph_edits.branch(self._stack, index, spec)
+        source = "the input" if index is None else self._stack.layers[index].name
+        self.apply(new, f"Branch {spec.type_name} from {source}")
+        return at
+
+    def merge_layers(self, indices: list[int], spec: LayerSpec) -> int:
+        """Merge these layers' outputs with `spec` (Add, Concat, Mul); returns its index."""
+        new, at = graph_edits.merge(self._stack, indices, spec)
+        names = ", ".join(self._stack.layers[i].name for i in indices)
+        self.apply(new, f"Merge {names} with {spec.type_name}")
+        return at
+
+    def reconnect_input(self, index: int, slot: int, source: str) -> None:
+        """Layer `index` reads `source` as its input number `slot` (0-based)."""
+        name = self._stack.layers[index].name
+        self.apply(graph_edits.reconnect(self._stack, index, slot, source),
+                   f"Reconnect input {slot + 1} of {name} to {source}")
 
     def duplicate_layer(self, index: int) -> int:
         """Copy a layer, weights included, just after itself; returns the copy's index."""
         layer = self._stack.layers[index]
         copy = Layer(self._stack.unique_name(layer.spec), layer.spec, layer.weights)
-        layers = list(self._stack.layers)
-        layers.insert(index + 1, copy)
-        self.apply(self._stack.with_layers(layers), f"Duplicate {layer.name}")
+        self.apply(graph_edits.insert_after(self._stack, index, copy), f"Duplicate {layer.name}")
         return index + 1
 
     def move_layer(self, source: int, target: int) -> None:

@@ -1,6 +1,8 @@
-"""The layer palette, grouped as the field thinks of layers; add by double-click, Enter or drag.
+"""The layer palette, grouped as the field thinks of layers, and the blocks (templates that insert
+a grouped subgraph: residual, Inception, squeeze-excitation...); add by double-click, Enter or drag.
 
-New layers take the spatial rank of the stack's input, so a 1D signal gets Conv1D and MaxPool1D.
+New layers take the spatial rank of the stack's input, so a 1D signal gets Conv1D and MaxPool1D;
+blocks are sized for the shape where they go.
 """
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from typing import Callable
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from models.layers import (ELU, GELU, LRN, AvgPool, BatchNorm, Clip, Conv, ConvTranspose, Dense,
-                           DepthToSpace, DepthwiseConv, Flatten, Gated, GlobalAvgPool,
-                           GlobalMaxPool, HardSwish, InstanceNorm, LayerSpec, LeakyReLU, MaxPool,
-                           Pad, PointwiseConv, PReLU, ReLU, Residual, Resize, SeparableConv,
-                           Sigmoid, SiLU, Softmax, SpaceToDepth, Tanh)
+from models.layers import (ELU, GELU, LRN, Add, AvgPool, BatchNorm, Clip, Concat, Conv,
+                           ConvTranspose, Dense, DepthToSpace, DepthwiseConv, Flatten,
+                           GlobalAvgPool, GlobalMaxPool, HardSwish, InstanceNorm, LayerSpec,
+                           LeakyReLU, MaxPool, Mul, Pad, PointwiseConv, PReLU, ReLU, Resize,
+                           SeparableConv, Sigmoid, SiLU, Softmax, SpaceToDepth, Tanh)
+from models.templates import TEMPLATES
 
 PALETTE_MIME = "application/x-convscope-palette-entry"
 
@@ -30,13 +33,6 @@ class PaletteEntry:
         # A flat input has no spatial rank to follow: windowed layers then take 2D and their
         # card says they need spatial axes.
         return self.make(self.fixed_rank or rank or 2)
-
-
-def _residual(rank: int) -> Residual:
-    # A projection shortcut works whatever channels the block lands on; the person can switch
-    # to identity once the body keeps the input's shape.
-    return Residual(body=(Conv(rank=rank, out_channels=16), ReLU(), Conv(rank=rank, out_channels=16)),
-                    shortcut="projection")
 
 
 GROUPS: dict[str, tuple[PaletteEntry, ...]] = {
@@ -80,8 +76,6 @@ GROUPS: dict[str, tuple[PaletteEntry, ...]] = {
     "Structure": (
         PaletteEntry("Flatten", lambda r: Flatten()),
         PaletteEntry("Dense", lambda r: Dense()),
-        PaletteEntry("Residual block", _residual),
-        PaletteEntry("Gated block", lambda r: Gated(rank=r)),
     ),
     "Normalisation": (
         PaletteEntry("BatchNorm", lambda r: BatchNorm()),
@@ -90,12 +84,16 @@ GROUPS: dict[str, tuple[PaletteEntry, ...]] = {
     ),
 }
 ENTRIES: dict[str, PaletteEntry] = {e.label: e for group in GROUPS.values() for e in group}
+BLOCKS = "Blocks"
+"""The palette group of the templates (models.templates.TEMPLATES), listed by their names."""
+MERGES: dict[str, type[LayerSpec]] = {"Add": Add, "Concat": Concat, "Mul": Mul}
+"""What selected nodes can be merged with, by the label the window shows."""
 
 _ENTRY_ROLE = Qt.ItemDataRole.UserRole
 
 
 class Palette(QTreeWidget):
-    """The grouped list of layers. Emits `addRequested(entry label)` on double-click or Enter;
+    """The grouped list of blocks and layers. Emits `addRequested(entry label)` on double-click or Enter;
     dragging an entry carries its label under PALETTE_MIME for the stack view to drop."""
     addRequested = Signal(str)
 
@@ -109,16 +107,19 @@ class Palette(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         bold = self.font()
         bold.setBold(True)
-        for group, entries in GROUPS.items():
+        tips = {BLOCKS: [(t.name, t.description) for t in TEMPLATES.values()]}
+        tips.update({group: [(e.label, e.spec(2).description) for e in entries]
+                     for group, entries in GROUPS.items()})
+        for group, labels in tips.items():
             header = QTreeWidgetItem(self, [group])
             header.setFont(0, bold)
             header.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            for entry in entries:
-                item = QTreeWidgetItem(header, [entry.label])
-                item.setData(0, _ENTRY_ROLE, entry.label)
+            for label, tip in labels:
+                item = QTreeWidgetItem(header, [label])
+                item.setData(0, _ENTRY_ROLE, label)
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                               | Qt.ItemFlag.ItemIsDragEnabled)
-                item.setToolTip(0, entry.spec(2).description)
+                item.setToolTip(0, tip)
         self.expandAll()
         self.itemActivated.connect(self._activated)
 

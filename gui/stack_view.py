@@ -1,60 +1,56 @@
-"""The stack as a column of layer cards: reorder by drag and drop, delete, duplicate, rename.
+"""The network as a column of cards in topological order, with lanes beside them for its edges.
 
-Residual blocks expand to show their inner layers; selecting one edits it in the property
-editor. The view never edits the stack itself: every change goes through the Document.
+Groups ("layer1/0", a template's block, an imported model's name scopes) are cards that fold to
+one card with their totals and open in place; residual blocks open to their inner layers. A
+person reorders by drag and drop, deletes (reconnecting around a node with one input), duplicates
+and renames, starts a branch from any node, merges selected nodes, reconnects an input, and adds
+templates from the palette. The view never edits the network itself: every change goes through
+the Document, so each is one named undo step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
 
-from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QDropEvent, QFont, QFontMetrics, QKeySequence, \
-    QPainter, QPalette, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QLineEdit, QStyle, QStyledItemDelegate, QStyleOption,
-                               QStyleOptionViewItem, QTreeWidget, QTreeWidgetItem, QWidget)
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QAction, QContextMenuEvent, QDropEvent, QKeySequence, QMouseEvent, \
+    QPainter, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QInputDialog, QMenu, QTreeWidget,
+                               QTreeWidgetItem, QWidget)
 
+from gui.card_delegate import CARD_ROLE, KEY_ROLE, Card, CardDelegate, lanes_width, shape_text, short_name
 from gui.document import Document, LayerPath
-from gui.palette import ENTRIES, PALETTE_MIME
-from gui.theme import colors
+from gui.graph_lanes import INPUT_ROW, RowLanes, assign_lanes
+from gui.palette import ENTRIES, GROUPS, MERGES, PALETTE_MIME
 from models.analysis import LayerReport, StackReport
 from models.errors import ConfigError
 from models.layers import LayerInfo, LayerSpec, Residual
-from models.stack import Stack
+from models.stack import INPUT, Stack
+from models.summary_table import GroupTotals, group_totals
+from models.templates import TEMPLATES
 
 LAYER_MIME = "application/x-convscope-layer-index"
-_CARD_ROLE = Qt.ItemDataRole.UserRole
-
-CATEGORY_COLORS = {"Convolution": "#4c9be8", "Efficient": "#3fb6a8", "Pooling": "#e0a03c",
-                   "Activation": "#b77be0", "Structure": "#7f8c9b", "Normalisation": "#d8667a"}
-
-
-def shape_text(shape: tuple[int, ...] | None) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")" if shape else "—"
+COLLAPSE_ABOVE = 40
+"""A network opened with more nodes than this shows its groups folded."""
+MAX_RECONNECT_CHOICES = 25
 
 
-@dataclass(frozen=True)
-class Card:
-    """What one card shows. state is "ok", "error" or "waiting"; status says why when not ok."""
-    path: LayerPath
-    number: str
-    name: str
-    type_name: str
-    summary: str
-    shape_text: str
-    params_text: str
-    status: str
-    state: str
-    category: str
-
-
-def layer_card(index: int, name: str, spec: LayerSpec, report: LayerReport) -> Card:
+def layer_card(index: int, stack: Stack, report: LayerReport, depth: int = 0) -> Card:
+    layer = stack.layers[index]
     state = "error" if report.error else "waiting" if report.waiting_on is not None else "ok"
     params = (f"{report.params:,} params" if report.params else "no weights") if report.ok else ""
-    return Card((index, None), str(index + 1), name, spec.type_name, spec.summary(),
-                shape_text(report.output_shape), params, report.status, state, spec.category)
+    summary = layer.spec.summary()
+    reads = stack.input_names(index)
+    before = stack.layers[index - 1].name if index else INPUT
+    if layer.inputs is not None and reads != (before,):
+        summary = "← " + ", ".join(short_name(n) for n in reads) + (f" · {summary}" if summary else "")
+    return Card((index, None), str(index + 1), layer.name, layer.spec.type_name, summary,
+                shape_text(report.output_shape), params, report.status, state,
+                layer.spec.category, depth)
 
 
-def inner_cards(index: int, block: Residual, report: LayerReport) -> list[Card]:
+def inner_cards(index: int, block: Residual, report: LayerReport, depth: int) -> list[Card]:
     """Cards for a residual block's body; an error inside names the inner layer by its field."""
     infos: tuple[LayerInfo, ...] = report.info.inner if report.info else ()
     batch = report.input_shape[:1] if report.input_shape else ()
@@ -73,142 +69,108 @@ def inner_cards(index: int, block: Residual, report: LayerReport) -> list[Card]:
         cards.append(Card((index, j), f"{index + 1}.{j + 1}", spec.type_name, "", spec.summary(),
                           shape_text(batch + tuple(info.output_shape)) if info and batch else "—",
                           (f"{info.params:,} params" if info.params else "no weights") if info
-                          else "", status, state, spec.category))
+                          else "", status, state, spec.category, depth + 1))
     return cards
 
 
-class CardDelegate(QStyledItemDelegate):
-    """Paints a Card: number, name and type, key settings, output shape, params, and the
-    error (red border and message) or the wait (greyed)."""
-    PAD = 8
-    GUTTER = 30
+def group_card(totals: GroupTotals, report: StackReport, depth: int) -> Card:
+    """A group's card: its totals, and an error or wait inside it so that folding hides none."""
+    members = [r for r in report.layers
+               if r.group == totals.name or r.group.startswith(totals.name + "/")]
+    failing = next((r for r in members if r.error), None)
+    waiting = next((r for r in members if r.waiting_on is not None), None)
+    state = "error" if failing else "waiting" if waiting else "ok"
+    status = (f"{failing.name} inside: {failing.error.reason}" if failing and failing.error
+              else "")
+    macs = f" · {_short_count(totals.macs)} MACs" if totals.macs else ""
+    return Card(None, "", totals.name.rsplit("/", 1)[-1], f"group · {totals.layers} nodes",
+                f"{totals.name}{macs}", shape_text(totals.output_shape),
+                f"{totals.params:,} params" if totals.params else "no weights", status, state,
+                "Group", depth, totals.name)
 
-    def __init__(self, view: StackView) -> None:
-        super().__init__(view)
-        self.view = view
 
-    def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont, QFont]:
-        base = QFont(option.font)
-        bold = QFont(base)
-        bold.setBold(True)
-        small = QFont(base)
-        if base.pointSizeF() > 0:  # fonts sized in pixels report -1
-            small.setPointSizeF(base.pointSizeF() * 0.92)
-        return base, bold, small
+def _short_count(count: int) -> str:
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= factor:
+            return f"{count / factor:.1f}{suffix}"
+    return str(count)
 
-    def _message_rect(self, rect: QRect) -> QRect:
-        return QRect(rect.left() + self.GUTTER + self.PAD, 0,
-                     max(rect.width() - self.GUTTER - 2 * self.PAD, 60), 10_000)
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        card: Card = index.data(_CARD_ROLE)
-        _, _, small = self._fonts(option)
-        line = QFontMetrics(option.font).height()
-        height = 2 * line + 2 * self.PAD + 10
-        if card and card.status:
-            width = self.view.viewport().width() - self.view.indentation() * (card.path[1] is not None)
-            rect = self._message_rect(QRect(0, 0, width - 12, 0))
-            flags = int(Qt.TextFlag.TextWordWrap)
-            height += QFontMetrics(small).boundingRect(rect, flags, card.status).height() + 4
-        return QSize(200, height)
+@dataclass
+class _Entry:
+    """One card of the tree to show, with its tooltip and the cards folded under it."""
+    key: str
+    card: Card
+    tip: str
+    children: list[_Entry] = field(default_factory=list)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        card: Card = index.data(_CARD_ROLE)
-        if card is None:
-            return
-        theme = colors()
-        base, bold, small = self._fonts(option)
-        # From the selection model: the view's highlight colour is transparent (see StackView).
-        selected = self.view.selectionModel().isSelected(index)
-        text = option.palette.text().color()
-        muted = QColor(theme.muted)
-        if card.state == "waiting":
-            text = muted = QColor(theme.waiting)
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        rect = option.rect.adjusted(6, 3, -6, -3)
-        fill = QColor(theme.error_fill if card.state == "error" else theme.card)
-        border = QColor(theme.error if card.state == "error" else
-                        theme.accent if selected else theme.card_border)
-        painter.setPen(QPen(border, 2 if (selected or card.state == "error") else 1))
-        painter.setBrush(fill)
-        painter.drawRoundedRect(rect, 6, 6)
-        # The category strip and the layer's number, so "waiting on layer 3" is easy to find.
-        strip = QRect(rect.left() + 1, rect.top() + 1, self.GUTTER - 4, rect.height() - 1)
-        category = QColor(CATEGORY_COLORS.get(card.category, theme.card_border))
-        if card.state == "waiting":
-            category = QColor(theme.waiting)
-        category.setAlpha(70)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(category)
-        painter.drawRoundedRect(strip, 5, 5)
-        painter.setFont(small)
-        painter.setPen(muted)
-        painter.drawText(strip, Qt.AlignmentFlag.AlignCenter, card.number)
 
-        line = QFontMetrics(base).height()
-        left = rect.left() + self.GUTTER + self.PAD
-        right = rect.right() - self.PAD
-        top = rect.top() + self.PAD
-        first = QRect(left, top, right - left, line)
-        second = QRect(left, top + line + 4, right - left, line)
-        # Line 1: name and type on the left, output shape on the right.
-        painter.setFont(bold)
-        painter.setPen(text)
-        shape_width = QFontMetrics(bold).horizontalAdvance(card.shape_text)
-        painter.drawText(first, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         card.shape_text)
-        name_width = QFontMetrics(bold).horizontalAdvance(card.name)
-        painter.drawText(first, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, card.name)
-        painter.setFont(base)
-        painter.setPen(muted)
-        type_rect = first.adjusted(name_width + 10, 0, -shape_width - 10, 0)
-        painter.drawText(type_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         QFontMetrics(base).elidedText(card.type_name, Qt.TextElideMode.ElideRight,
-                                                       max(type_rect.width(), 0)))
-        # Line 2: key settings on the left, parameters on the right.
-        painter.setFont(small)
-        params_width = QFontMetrics(small).horizontalAdvance(card.params_text)
-        painter.drawText(second, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         card.params_text)
-        summary_rect = second.adjusted(0, 0, -params_width - 10, 0)
-        painter.drawText(summary_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         QFontMetrics(small).elidedText(card.summary, Qt.TextElideMode.ElideRight,
-                                                        max(summary_rect.width(), 0)))
-        if card.status:
-            painter.setPen(QColor(theme.error if card.state == "error" else theme.waiting))
-            message = QRect(left, second.bottom() + 6, right - left, rect.bottom() - second.bottom() - 6)
-            painter.drawText(message, int(Qt.TextFlag.TextWordWrap) | int(Qt.AlignmentFlag.AlignTop),
-                             card.status)
-        painter.restore()
+def card_tree(stack: Stack, report: StackReport) -> list[_Entry]:
+    """The cards to show: nodes in topological order, each inside the cards of its groups
+    (a group that is interrupted by other nodes shows again where it resumes)."""
+    totals = {t.name: t for t in group_totals(report)}
+    root: list[_Entry] = []
+    open_groups: list[tuple[str, list[_Entry]]] = []
+    seen: Counter[str] = Counter()
+    for i, (layer, layer_report) in enumerate(zip(stack.layers, report.layers)):
+        parts = layer.group.split("/") if layer.group else []
+        paths = ["/".join(parts[:d + 1]) for d in range(len(parts))]
+        common = 0
+        while common < min(len(open_groups), len(paths)) and open_groups[common][0] == paths[common]:
+            common += 1
+        del open_groups[common:]
+        for depth in range(common, len(paths)):
+            seen[paths[depth]] += 1
+            key = f"g:{paths[depth]}#{seen[paths[depth]]}"
+            entry = _Entry(key, group_card(totals[paths[depth]], report, depth), paths[depth])
+            (open_groups[-1][1] if open_groups else root).append(entry)
+            open_groups.append((paths[depth], entry.children))
+        card = layer_card(i, stack, layer_report, len(parts))
+        entry = _Entry(f"n:{layer.name}", card, _tooltip(layer.name, card, layer.spec))
+        if isinstance(layer.spec, Residual):
+            entry.children = [_Entry(f"i:{layer.name}/{c.path[1]}", c, c.status)  # type: ignore[index]
+                              for c in inner_cards(i, layer.spec, layer_report, len(parts))]
+        (open_groups[-1][1] if open_groups else root).append(entry)
+    return _inline_single_nodes(root)
 
-    # Inline renaming (F2): the editor shows the name; committing goes through the document.
-    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem,
-                     index: QModelIndex) -> QWidget:
-        editor = QLineEdit(parent)
-        editor.setFrame(True)
-        return editor
 
-    def setEditorData(self, editor: QWidget, index: QModelIndex) -> None:
-        editor.setText(index.data(_CARD_ROLE).name)  # type: ignore[attr-defined]
-        editor.selectAll()  # type: ignore[attr-defined]
+def _inline_single_nodes(entries: list[_Entry]) -> list[_Entry]:
+    """Cards that say nothing new go: a group holding just one node (a module applied twice,
+    such as ResNet's shared ReLU, resumes as one-node pieces) shows as the node, and a group
+    holding just one group ("inc" around "inc/double_conv") shows as one card for both."""
+    out = []
+    for entry in entries:
+        entry.children = _inline_single_nodes(entry.children)
+        only = entry.children[0] if len(entry.children) == 1 else None
+        if entry.key.startswith("g:") and only is not None and not only.key.startswith("i:"):
+            if only.key.startswith("g:"):
+                only.card = dataclasses.replace(only.card, name=f"{entry.card.name}/{only.card.name}")
+            _shift(only, entry.card.depth - only.card.depth)
+            entry = only
+        out.append(entry)
+    return out
 
-    def setModelData(self, editor: QWidget, model: object, index: QModelIndex) -> None:
-        card: Card = index.data(_CARD_ROLE)
-        self.view.rename(card.path[0], editor.text())  # type: ignore[attr-defined]
 
-    def updateEditorGeometry(self, editor: QWidget, option: QStyleOptionViewItem,
-                             index: QModelIndex) -> None:
-        rect = option.rect.adjusted(6 + self.GUTTER, 4, -8, 0)
-        rect.setHeight(editor.sizeHint().height())
-        editor.setGeometry(rect)
+def _shift(entry: _Entry, by: int) -> None:
+    """Move a card and every card under it `by` group levels."""
+    entry.card = dataclasses.replace(entry.card, depth=entry.card.depth + by)
+    for child in entry.children:
+        _shift(child, by)
+
+
+def _tooltip(name: str, card: Card, spec: LayerSpec) -> str:
+    return f"{name}\n{card.status or spec.description}"
+
+
+def _signature(entries: list[_Entry]) -> tuple:
+    return tuple((e.key, _signature(e.children)) for e in entries)
 
 
 class StackView(QTreeWidget):
-    """Layer cards of the document's stack, in order, with their blocks' inner layers.
+    """Cards of the document's network, with lanes for its edges.
 
-    Emits `pathSelected(LayerPath | None)` when the selection moves to another layer and
-    `message(str)` for a refused edit (a taken name) to show in the status bar.
+    Emits `pathSelected(LayerPath | None)` when the selection moves to another layer (a group's
+    card selects its output node) and `message(str)` for a refused edit, for the status bar.
     """
     pathSelected = Signal(object)
     message = Signal(str)
@@ -217,9 +179,10 @@ class StackView(QTreeWidget):
         super().__init__(parent)
         self.document = document
         self.setHeaderHidden(True)
-        self.setIndentation(18)
+        self.setIndentation(0)  # the cards indent themselves, so lanes line up across depths
+        self.setRootIsDecorated(False)
         self.setUniformRowHeights(False)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.setDropIndicatorShown(True)
@@ -228,21 +191,28 @@ class StackView(QTreeWidget):
         self.setItemDelegate(CardDelegate(self))
         self.setFrameShape(QTreeWidget.Shape.NoFrame)
         # Cards show the selection with their border; the style's highlight would also paint
-        # each selected row's indentation as a coloured strip.
+        # each selected row as a coloured strip.
         palette = self.palette()
         palette.setColor(QPalette.ColorRole.Highlight, Qt.GlobalColor.transparent)
         self.setPalette(palette)
+        self.lane_columns = 1
+        self.lane_area = 0
+        self._lanes: dict[int, RowLanes] = {}
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self._signature: tuple = ()
         self._expanded: set[str] = set()
-        self._selected_name: str | None = None
+        self._selected_key: str | None = None
         self._selected_path: LayerPath | None = None
 
         self.delete_action = self._action("&Delete", QKeySequence.StandardKey.Delete, self.delete_current)
         self.duplicate_action = self._action("D&uplicate", QKeySequence("Ctrl+D"), self.duplicate_current)
         self.rename_action = self._action("&Rename", QKeySequence("F2"), self.rename_current)
+        self.merge_action = self._action("&Merge selected with Add", QKeySequence("Ctrl+M"),
+                                         lambda: self.merge_selected("Add"))
 
         self.currentItemChanged.connect(self._current_changed)
-        self.itemExpanded.connect(lambda item: self._expanded.add(item.data(0, _CARD_ROLE).name))
-        self.itemCollapsed.connect(lambda item: self._expanded.discard(item.data(0, _CARD_ROLE).name))
+        self.itemExpanded.connect(lambda item: self._folded(item, True))
+        self.itemCollapsed.connect(lambda item: self._folded(item, False))
         document.stackChanged.connect(self.show_stack)
         self.show_stack(document.stack, document.report)
 
@@ -258,97 +228,172 @@ class StackView(QTreeWidget):
 
     # ---- showing ------------------------------------------------------------------------------
     def show_stack(self, stack: Stack, report: StackReport) -> None:
-        """Show the stack's cards, keeping the selected layer (by name) and the open blocks.
+        """Show the network's cards, keeping the selected card (by name) and the open groups.
 
-        When the layers and blocks are as many as shown, only the cards that changed are
-        replaced: a rebuild re-measures and repaints every card, which made each edit cost the
-        UI thread about 6 ms more on the demo model (bench/bench_live.py).
+        When the cards are the same ones as shown, only those that changed are replaced: a
+        rebuild re-measures and repaints every card (bench/bench_live.py measures both).
         """
         previous = self._selected_path
-        cards = []
-        for index, (layer, layer_report) in enumerate(zip(stack.layers, report.layers)):
-            card = layer_card(index, layer.name, layer.spec, layer_report)
-            inner = (inner_cards(index, layer.spec, layer_report)
-                     if isinstance(layer.spec, Residual) else [])
-            cards.append((card, card.status or layer.spec.description, inner))
+        entries = card_tree(stack, report)
+        signature = _signature(entries)
         self.blockSignals(True)
-        if self._same_structure(cards):
-            self._update_cards(cards)
+        if signature == self._signature:
+            self._update(entries)
         else:
-            self._rebuild(stack, cards)
-        path = self._path_after_rebuild(stack, previous)
-        current = self.item_at(path) if path is not None else None
+            self._rebuild(entries, len(stack))
+            self._signature = signature
+        self._layout_lanes(stack)
+        key = self._key_after(stack, previous)
+        current = self._items.get(key) if key else None
         if current is not self.currentItem():
             self.setCurrentItem(current)
         self.blockSignals(False)
-        self._selected_path = path
-        self._selected_name = stack.layers[path[0]].name if path else None
-        if path != previous:
-            self.pathSelected.emit(path)
+        self._set_selected(current)
+        if self._selected_path != previous:
+            self.pathSelected.emit(self._selected_path)
 
-    def _same_structure(self, cards: list[tuple[Card, str, list[Card]]]) -> bool:
-        return self.topLevelItemCount() == len(cards) and all(
-            self.topLevelItem(i).childCount() == len(inner)
-            for i, (_card, _tip, inner) in enumerate(cards))
+    def _update(self, entries: list[_Entry]) -> None:
+        for entry in entries:
+            item = self._items[entry.key]
+            if item.data(0, CARD_ROLE) != entry.card:
+                item.setData(0, CARD_ROLE, entry.card)
+                item.setToolTip(0, entry.tip)
+            self._update(entry.children)
 
-    def _update_cards(self, cards: list[tuple[Card, str, list[Card]]]) -> None:
-        for i, (card, tip, inner) in enumerate(cards):
-            item = self.topLevelItem(i)
-            old = item.data(0, _CARD_ROLE)
-            if old != card:
-                item.setData(0, _CARD_ROLE, card)
-                item.setToolTip(0, tip)
-                if old.name != card.name and old.name in self._expanded:  # renamed
-                    self._expanded.discard(old.name)
-                    self._expanded.add(card.name)
-            for j, inner_card in enumerate(inner):
-                child = item.child(j)
-                if child.data(0, _CARD_ROLE) != inner_card:
-                    child.setData(0, _CARD_ROLE, inner_card)
-                    child.setToolTip(0, inner_card.status)
+    def _rebuild(self, entries: list[_Entry], nodes: int) -> None:
+        keys = set()
 
-    def _rebuild(self, stack: Stack, cards: list[tuple[Card, str, list[Card]]]) -> None:
+        def collect(es: list[_Entry]) -> None:
+            for e in es:
+                keys.add(e.key)
+                collect(e.children)
+        collect(entries)
+        group_keys = {k for k in keys if k.startswith("g:")}
+        if group_keys and not group_keys & set(self._items):
+            # Another network: fold its groups when it is big, so it reads as its blocks.
+            self._expanded -= {k for k in self._expanded if k.startswith("g:")}
+            if nodes <= COLLAPSE_ABOVE:
+                self._expanded |= group_keys
+        else:  # groups that an edit added open, so the new nodes can be seen
+            self._expanded |= group_keys - set(self._items)
+        self._expanded &= keys
         self.clear()
-        for layer, (card, tip, inner) in zip(stack.layers, cards):
-            item = QTreeWidgetItem(self)
-            item.setData(0, _CARD_ROLE, card)
-            item.setToolTip(0, tip)
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                          | Qt.ItemFlag.ItemIsDragEnabled | Qt.ItemFlag.ItemIsEditable)
-            for inner_card in inner:
-                child = QTreeWidgetItem(item)
-                child.setData(0, _CARD_ROLE, inner_card)
-                child.setToolTip(0, inner_card.status)
-                child.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-            if isinstance(layer.spec, Residual):
-                item.setExpanded(layer.name in self._expanded)
-        self._expanded &= {layer.name for layer in stack.layers}
+        self._items = {}
+        self._add_items(self.invisibleRootItem(), entries)
 
-    def _path_after_rebuild(self, stack: Stack, previous: LayerPath | None) -> LayerPath | None:
+    def _add_items(self, parent: QTreeWidgetItem, entries: list[_Entry]) -> None:
+        for entry in entries:
+            item = QTreeWidgetItem(parent)
+            item.setData(0, CARD_ROLE, entry.card)
+            item.setData(0, KEY_ROLE, entry.key)
+            item.setToolTip(0, entry.tip)
+            flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            if entry.key.startswith("n:"):
+                flags |= Qt.ItemFlag.ItemIsDragEnabled | Qt.ItemFlag.ItemIsEditable
+            item.setFlags(flags)
+            self._items[entry.key] = item
+            self._add_items(item, entry.children)
+            if entry.children:
+                item.setExpanded(entry.key in self._expanded)
+
+    def _folded(self, item: QTreeWidgetItem, expanded: bool) -> None:
+        key = self._key(item)
+        (self._expanded.add if expanded else self._expanded.discard)(key)
+        self._layout_lanes(self.document.stack)
+
+    @staticmethod
+    def _key(item: QTreeWidgetItem) -> str:
+        return item.data(0, KEY_ROLE)
+
+    def visible_items(self) -> list[QTreeWidgetItem]:
+        """The cards a person can see by scrolling (those inside folded cards are not)."""
+        rows: list[QTreeWidgetItem] = []
+        todo = [self.topLevelItem(i) for i in reversed(range(self.topLevelItemCount()))]
+        while todo:
+            item = todo.pop()
+            rows.append(item)
+            if item.isExpanded():
+                todo.extend(item.child(i) for i in reversed(range(item.childCount())))
+        return rows
+
+    def _layout_lanes(self, stack: Stack) -> None:
+        """Lanes for the visible cards: a folded group stands for every node inside it."""
+        rows = self.visible_items()
+        row_of: dict[int, int] = {}
+        members: list[list[int]] = []
+        for r, item in enumerate(rows):
+            card: Card = item.data(0, CARD_ROLE)
+            inside: list[int] = []
+            if card.path is not None and card.path[1] is None:
+                inside = [card.path[0]]
+            elif card.path is None and not item.isExpanded():
+                todo = [item]
+                while todo:
+                    child = todo.pop()
+                    c: Card = child.data(0, CARD_ROLE)
+                    if c.path is not None and c.path[1] is None:
+                        inside.append(c.path[0])
+                    todo.extend(child.child(i) for i in range(child.childCount()))
+            members.append(inside)
+            for node in inside:
+                row_of[node] = r
+        reads = [tuple(dict.fromkeys(INPUT_ROW if s < 0 else row_of[s]
+                                     for node in inside for s in stack.sources[node]
+                                     if s < 0 or row_of[s] != r))
+                 for r, inside in enumerate(members)]
+        lanes, width = assign_lanes(reads)
+        self._lanes = {id(item): lane for item, lane in zip(rows, lanes)}
+        area = lanes_width(width) if not stack.is_chain else 0
+        if (width, area) != (self.lane_columns, self.lane_area):
+            self.lane_columns, self.lane_area = width, area
+            self.scheduleDelayedItemsLayout()
+        self.viewport().update()
+
+    def lanes_at(self, index: QModelIndex) -> RowLanes | None:
+        """The lanes to draw beside the card at `index` (none in a chain: one line says nothing)."""
+        if not self.lane_area:
+            return None
+        return self._lanes.get(id(self.itemFromIndex(index)))
+
+    def _key_after(self, stack: Stack, previous: LayerPath | None) -> str | None:
+        """The card to select after a change: the same node or group, else the same place."""
+        if self._selected_key in self._items:
+            return self._selected_key
         if previous is None or not stack.layers:
             return None
-        names = [layer.name for layer in stack.layers]
-        if self._selected_name in names:
-            index = names.index(self._selected_name)
-        else:  # deleted (or renamed): stay at the same place
-            index = min(previous[0], len(names) - 1)
-        inner = previous[1] if names[index] == self._selected_name else None
-        spec = stack.layers[index].spec
-        if inner is not None and not (isinstance(spec, Residual) and inner < len(spec.body)):
-            inner = None
-        return index, inner
+        return f"n:{stack.layers[min(previous[0], len(stack) - 1)].name}"
 
     def item_at(self, path: LayerPath) -> QTreeWidgetItem:
-        item = self.topLevelItem(path[0])
-        return item if path[1] is None else item.child(path[1])
+        index, inner = path
+        name = self.document.stack.layers[index].name
+        return self._items[f"n:{name}" if inner is None else f"i:{name}/{inner}"]
+
+    def group_item(self, group: str) -> QTreeWidgetItem:
+        """The (first) card of the group `group`."""
+        return self._items[f"g:{group}#1"]
 
     def card(self, path: LayerPath | int) -> Card:
         """The card shown for a layer (an index) or a block's inner layer (a path)."""
         path = (path, None) if isinstance(path, int) else path
-        return self.item_at(path).data(0, _CARD_ROLE)
+        return self.item_at(path).data(0, CARD_ROLE)
 
     def current_path(self) -> LayerPath | None:
         return self._selected_path
+
+    def current_group(self) -> str | None:
+        """The group whose card is selected, if a group's card is."""
+        item = self.currentItem()
+        card: Card | None = item.data(0, CARD_ROLE) if item is not None else None
+        return card.group if card is not None and card.path is None else None
+
+    def selected_indices(self) -> list[int]:
+        """The selected nodes' indices, in the order they were selected (a group: its output)."""
+        out = []
+        for item in self.selectedItems():
+            path = self._path_of(item)
+            if path is not None and path[0] not in out:
+                out.append(path[0])
+        return out
 
     def select(self, path: LayerPath | int | None) -> None:
         path = (path, None) if isinstance(path, int) else path
@@ -356,29 +401,45 @@ class StackView(QTreeWidget):
             self.setCurrentItem(None)
             return
         item = self.item_at(path)
-        if path[1] is not None:
-            item.parent().setExpanded(True)
+        parent = item.parent()
+        while parent is not None:  # open the groups around it
+            parent.setExpanded(True)
+            parent = parent.parent()
         self.setCurrentItem(item)
+        self.scrollToItem(item)
+
+    def _path_of(self, item: QTreeWidgetItem) -> LayerPath | None:
+        card: Card = item.data(0, CARD_ROLE)
+        if card.path is not None:
+            return card.path
+        last = item  # a group stands for its output: its last node
+        while last.childCount():
+            last = last.child(last.childCount() - 1)
+        card = last.data(0, CARD_ROLE)
+        return (card.path[0], None) if card.path is not None else None
+
+    def _set_selected(self, item: QTreeWidgetItem | None) -> None:
+        self._selected_key = self._key(item) if item is not None else None
+        self._selected_path = self._path_of(item) if item is not None else None
 
     def _current_changed(self, item: QTreeWidgetItem | None, _previous: object) -> None:
-        path = item.data(0, _CARD_ROLE).path if item is not None else None
-        self._selected_path = path
-        self._selected_name = self.document.stack.layers[path[0]].name if path else None
-        self.pathSelected.emit(path)
+        self._set_selected(item)
+        self.pathSelected.emit(self._selected_path)
 
     def drawBranches(self, painter: QPainter, rect: QRect, index: QModelIndex) -> None:
-        # Only the expand arrow of a block: the style's branch area would paint the selection
-        # colour as a strip beside every selected card.
-        if not self.model().hasChildren(index):
-            return
-        option = QStyleOption()
-        option.initFrom(self)
-        option.rect = QRect(rect.right() - self.indentation() + 1, rect.top(), self.indentation(),
-                            rect.height())
-        option.state = QStyle.StateFlag.State_Children | QStyle.StateFlag.State_Enabled
-        if self.isExpanded(index):
-            option.state |= QStyle.StateFlag.State_Open
-        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_IndicatorBranch, option, painter, self)
+        """Nothing: the cards draw their own fold arrows, and the style's branch area would
+        paint the selection colour as a strip beside every selected card."""
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        # A click on a foldable card's arrow strip opens or closes it.
+        item = self.itemAt(event.position().toPoint())
+        if item is not None and item.childCount():
+            card: Card = item.data(0, CARD_ROLE)
+            left = self.lane_area + card.depth * 16 + 6
+            if left <= event.position().x() <= left + CardDelegate.GUTTER:
+                item.setExpanded(not item.isExpanded())
+                return
+        super().mousePressEvent(event)
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)
@@ -386,39 +447,127 @@ class StackView(QTreeWidget):
         self.scheduleDelayedItemsLayout()
 
     # ---- editing ------------------------------------------------------------------------------
-    def add_from_palette(self, label: str, index: int | None = None) -> None:
-        """Add the palette entry `label` at `index` (default: after the selected layer, else at
-        the end) with the input's spatial rank, and select it."""
-        if index is None:
-            index = self._selected_path[0] + 1 if self._selected_path else len(self.document.stack)
-        spec = ENTRIES[label].spec(len(self.document.stack.input.spatial))
+    def _insert_index(self) -> int:
+        """Where an added layer goes: after the selected node (or group), else at the end."""
+        return self._selected_path[0] + 1 if self._selected_path else len(self.document.stack)
+
+    def _edit(self, edit: object, *args: object) -> object:
+        """Run a document edit; a refused one changes nothing and says why in the status bar."""
         try:
-            index = self.document.add_layer(spec, index)
-        except ConfigError as err:  # the edit would break an edge of the graph
+            return edit(*args)  # type: ignore[operator]
+        except ConfigError as err:
             self.message.emit(err.reason)
+            return None
+
+    def add_from_palette(self, label: str, index: int | None = None) -> None:
+        """Add the palette entry `label` (a layer or a template's block) at `index` (default:
+        after the selected node, else at the end), spliced in after the node before it, with the
+        input's spatial rank; select it (a block: its output)."""
+        index = self._insert_index() if index is None else index
+        if label in TEMPLATES:
+            added = self._edit(self.document.add_template, label, index - 1 if index else None)
+        else:
+            spec = ENTRIES[label].spec(len(self.document.stack.input.spatial))
+            added = self._edit(self.document.add_layer, spec, index)
+        if added is not None:
+            self.select(added)  # type: ignore[arg-type]
+
+    def branch_from_current(self, label: str) -> None:
+        """Start a branch from the selected node with the palette layer `label`."""
+        if self._selected_path is None:
             return
-        self.select(index)
+        spec = ENTRIES[label].spec(len(self.document.stack.input.spatial))
+        added = self._edit(self.document.branch_from, self._selected_path[0], spec)
+        if added is not None:
+            self.select(added)  # type: ignore[arg-type]
+
+    def merge_selected(self, kind: str) -> None:
+        """Merge the selected nodes with the merge `kind` (Add, Concat, Mul)."""
+        added = self._edit(self.document.merge_layers, self.selected_indices(), MERGES[kind]())
+        if added is not None:
+            self.select(added)  # type: ignore[arg-type]
+
+    def reconnect_current(self, slot: int, source: str) -> None:
+        if self._selected_path is not None:
+            self._edit(self.document.reconnect_input, self._selected_path[0], slot, source)
 
     def delete_current(self) -> None:
-        if self._selected_path is not None:
-            try:
-                self.document.remove_layer(self._selected_path[0])
-            except ConfigError as err:  # other nodes read it: say which, change nothing
-                self.message.emit(err.reason)
+        group = self.current_group()
+        if group is not None:
+            self._edit(self.document.remove_group, group)
+        elif self._selected_path is not None:
+            self._edit(self.document.remove_layer, self._selected_path[0])
 
     def duplicate_current(self) -> None:
-        if self._selected_path is not None:
+        if self._selected_path is not None and self.current_group() is None:
             self.select(self.document.duplicate_layer(self._selected_path[0]))
 
     def rename_current(self) -> None:
-        if self._selected_path is not None:
+        if self._selected_path is not None and self.current_group() is None:
             self.editItem(self.item_at((self._selected_path[0], None)))
 
     def rename(self, index: int, name: str) -> None:
-        try:
-            self.document.rename_layer(index, name)
-        except ConfigError as err:
-            self.message.emit(err.reason)
+        self._edit(self.document.rename_layer, index, name)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        item = self.itemAt(event.pos())
+        if item is not None and not item.isSelected():
+            self.setCurrentItem(item)
+        self.context_menu().exec(event.globalPos())
+
+    def context_menu(self) -> QMenu:
+        """The edits that apply to the selection: branch, merge, reconnect, delete..."""
+        menu = QMenu(self)
+        path, group = self._selected_path, self.current_group()
+        if path is not None and group is None and path[1] is None:
+            branch = menu.addMenu("Start a &branch here with")
+            for name, entries in GROUPS.items():
+                sub = branch.addMenu(name)
+                for entry in entries:
+                    sub.addAction(entry.label, lambda e=entry.label: self.branch_from_current(e))
+            self._reconnect_menu(menu.addMenu("Re&connect input"), path[0])
+        merge = menu.addMenu("&Merge selected with")
+        merge.setEnabled(len(self.selected_indices()) >= 2)
+        for kind in MERGES:
+            merge.addAction(kind, lambda k=kind: self.merge_selected(k))
+        menu.addSeparator()
+        if group is not None:
+            menu.addAction(f"Delete group {group}", self.delete_current)
+        else:
+            menu.addActions([self.delete_action, self.duplicate_action, self.rename_action])
+        menu.addSeparator()
+        menu.addAction("Open all groups", lambda: self._fold_all(True))
+        menu.addAction("Fold all groups", lambda: self._fold_all(False))
+        return menu
+
+    def _reconnect_menu(self, menu: QMenu, index: int) -> None:
+        stack = self.document.stack
+        reads = stack.input_names(index)
+        earlier = [INPUT, *(layer.name for layer in stack.layers[:index])]
+        nearest = earlier[-MAX_RECONNECT_CHOICES:][::-1]
+        for slot, current in enumerate(reads):
+            sub = menu.addMenu(f"Input {slot + 1} (now {short_name(current)})")
+            for name in nearest:
+                action = sub.addAction(short_name(name),
+                                       lambda s=slot, n=name: self.reconnect_current(s, n))
+                action.setEnabled(name != current)
+            if len(earlier) > len(nearest):
+                sub.addAction("Other…", lambda s=slot: self._reconnect_other(s, earlier))
+
+    def _reconnect_other(self, slot: int, names: list[str]) -> None:
+        name, ok = QInputDialog.getItem(self, "Reconnect input", f"Input {slot + 1} reads:",
+                                        names, len(names) - 1, False)
+        if ok:
+            self.reconnect_current(slot, name)
+
+    def _fold_all(self, expanded: bool) -> None:
+        self.blockSignals(True)
+        for key, item in self._items.items():
+            if key.startswith("g:"):
+                item.setExpanded(expanded)
+                (self._expanded.add if expanded else self._expanded.discard)(key)
+        self.blockSignals(False)
+        self._layout_lanes(self.document.stack)
 
     # ---- drag and drop ------------------------------------------------------------------------
     def mimeTypes(self) -> list[str]:
@@ -426,8 +575,8 @@ class StackView(QTreeWidget):
 
     def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:
         data = QMimeData()
-        paths = [item.data(0, _CARD_ROLE).path for item in items]
-        if paths and paths[0][1] is None:
+        paths = [item.data(0, CARD_ROLE).path for item in items]
+        if paths and paths[0] is not None and paths[0][1] is None:
             data.setData(LAYER_MIME, str(paths[0][0]).encode())
         return data
 
@@ -435,15 +584,21 @@ class StackView(QTreeWidget):
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
 
     def drop_row(self, pos: QPoint) -> int:
-        """The stack index a drop at `pos` (viewport coordinates) inserts before."""
+        """The node index a drop at `pos` (viewport coordinates) inserts before."""
         item = self.itemAt(pos)
         if item is None:
-            return self.topLevelItemCount()
-        while item.parent() is not None:
-            item = item.parent()
-        row = self.indexOfTopLevelItem(item)
-        rect = self.visualItemRect(item)
-        return row + 1 if pos.y() > rect.center().y() else row
+            return len(self.document.stack)
+        while item.data(0, CARD_ROLE).path is not None and item.data(0, CARD_ROLE).path[1] is not None:
+            item = item.parent()  # a block's inner layer: the block
+        first = item
+        while first.data(0, CARD_ROLE).path is None and first.childCount():
+            first = first.child(0)
+        path = self._path_of(item)
+        start = first.data(0, CARD_ROLE).path
+        if path is None or start is None:
+            return len(self.document.stack)
+        below = pos.y() > self.visualItemRect(item).center().y()
+        return path[0] + 1 if below else start[0]
 
     def dropEvent(self, event: QDropEvent) -> None:
         mime = event.mimeData()

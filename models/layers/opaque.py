@@ -45,6 +45,7 @@ class Opaque(LayerSpec):
     """
     category = "Imported"
     description = "An imported ONNX operator ConvScope has no layer for; onnxruntime computes it."
+    engine = "onnxruntime"
     min_inputs = 1
     max_inputs = None
 

@@ -194,9 +194,11 @@ def test_delete_duplicate_and_rename(qtbot, window):
 
 
 def test_residual_block_inner_layer_is_edited_through_the_block(qtbot, window):
+    """Residual layers of version-1 projects open as blocks whose inner layers are editable."""
+    from models.layers import Conv, ReLU, Residual
     view = window.stack_view
-    view.select(1)
-    window.stack_view.add_from_palette("Residual block")
+    body = (Conv(out_channels=16), ReLU(), Conv(out_channels=16))
+    view.select(window.document.add_layer(Residual(body=body, shortcut="projection"), 2))
     block = window.document.stack.layers[2]
     assert block.name == "res1" and view.card(2).state == "ok"
     view.select((2, 0))
@@ -236,16 +238,25 @@ def test_delete_key_in_a_spin_box_does_not_delete_the_layer(qtbot, window):
     assert len(window.document.stack) == count
 
 
-def test_deleting_a_node_others_read_says_who_and_changes_nothing(qtbot, window):
-    from models.layers import Add, Conv
-    from models.stack import InputSpec, Layer, Stack
+def test_deleting_a_merge_others_read_says_who_and_changes_nothing(qtbot, window):
+    from models.layers import Add, Conv, ReLU
+    from models.stack import INPUT, InputSpec, Layer, Stack
     layers = [Layer("stem", Conv(out_channels=4)),
               Layer("left", Conv(out_channels=4), inputs=("stem",)),
               Layer("right", Conv(out_channels=4, kernel_size=1), inputs=("stem",)),
-              Layer("sum", Add(), inputs=("left", "right", "stem"))]
+              Layer("sum", Add(), inputs=("left", "right", "stem")),
+              Layer("relu", ReLU())]
     window.document.reset(Stack(InputSpec(3, (16, 16))).with_layers(layers))
     before = to_json(window.document.stack)
-    window.stack_view.select(0)
+    window.stack_view.select(3)
     window.stack_view.delete_current()
     assert to_json(window.document.stack) == before
-    assert "'left', 'right', 'sum' read 'stem'" in window.statusBar().currentMessage()
+    assert "deleting 'sum' would disconnect 'relu'" in window.statusBar().currentMessage()
+    # A node with one input is deleted with its readers reconnected to that input; undo restores.
+    window.stack_view.select(0)
+    window.stack_view.delete_current()
+    stack = window.document.stack
+    assert [stack.input_names(i) for i in range(3)] == [(INPUT,)] * 2 + [("left", "right", INPUT)]
+    assert window.document.undo_stack.undoText() == "Delete stem"
+    window.document.undo_stack.undo()
+    assert to_json(window.document.stack) == before

@@ -93,6 +93,9 @@ def test_opaque_node_equals_onnxruntime(case):
     x = np.random.default_rng(5).standard_normal(IN_SHAPE).astype(np.float32)
     theirs = every_tensor(model, x)
     result = run(stack, x)
+    engines = {r.name: r.engine for r in report.layers}
+    assert {engines[layer.name] for layer in _opaque_layers(stack)} == {"onnxruntime"}
+    assert "numpy" in engines.values()  # the others are ours
     for each, layer_report, ours in zip(stack.layers, report.layers, result.outputs):
         tensor = tensor_of(model, each)
         if tensor in shapes:  # onnx cannot size the contrib op; onnxruntime can
