@@ -11,12 +11,15 @@
 FILE is a project (.convscope), an .onnx file, or a preset's name ("demo", "lenet-5", ...) when
 no such file exists. A mistake the user can fix (a missing or malformed file, an input of the
 wrong shape, a stack that cannot compute) prints one line on stderr and exits with status 2;
-a failed --verify exits with 1. The command line never imports Qt, and imports onnx and
+a failed --verify exits with 1. Names from files are printed as models.errors.display_name shows
+them (escaped, cut), so a name cannot act on the terminal; `--json` keeps them exact, escaped as
+JSON escapes every character outside ASCII. The command line never imports Qt, and imports onnx and
 onnxruntime only for the sub-commands that use them, so `summary` of a project starts quickly.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -25,17 +28,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from models.errors import ConfigError, FileFormatError
+from models.errors import ConfigError, FileFormatError, display_name
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from models.analysis import StackReport
     from models.stack import Stack
 
 PROG = "convscope"
 USER_ERROR = 2
 VERIFY_FAILED = 1
 GUI_PACKAGES = ("PySide6", "shiboken6", "pyqtgraph")
+MAX_MESSAGE_CHARS = 2_000  # an error line longer than this only buries its point
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +52,9 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on argv (default sys.argv[1:]); returns the exit status."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        # A terminal whose encoding lacks a character of a name shows it escaped, not a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         args = _parser().parse_args(argv)
         return args.handler(args)
@@ -59,12 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as err:
-        where = f"{err.filename}: " if err.filename else ""
+        where = f"{os.fsdecode(err.filename)}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
 
 
 def _fail(message: str, status: int = USER_ERROR) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    """Print message as one line on stderr, with nothing in it that acts on the terminal."""
+    print(f"{PROG}: error: {display_name(message, MAX_MESSAGE_CHARS)}", file=sys.stderr)
     return status
 
 
@@ -148,7 +157,9 @@ def _summary(args: argparse.Namespace) -> int:
     from models.analysis import analyse
     from models.summary_table import summary_json, summary_table
     report = analyse(_load_stack(args.file, args.input_shape))
-    print(json.dumps(summary_json(report), indent=2) if args.json else summary_table(report))
+    # ensure_ascii (json's default) escapes control, bidirectional and every non-ASCII character.
+    print(json.dumps(summary_json(report), indent=2) if args.json else
+          summary_table(_displayed(report)))
     if report.first_error is not None:
         return _fail(str(report.first_error))
     return 0
@@ -180,6 +191,8 @@ def _infer(args: argparse.Namespace) -> int:
     if args.layers is not None and Path(args.layers).exists() and not Path(args.layers).is_dir():
         raise ConfigError(f"--layers {args.layers} is a file; give a folder for the layer outputs")
     stack = _load_stack(args.file)
+    layer_files = _layer_files(stack, Path(args.layers)) if args.layers is not None else []
+    _check_output_apart(Path(args.output), layer_files)
     x = load_input(args.input, stack.input)
     if x.shape[0] != stack.input.batch:
         stack = stack.with_input(InputSpec(stack.input.channels, stack.input.spatial, x.shape[0]))
@@ -209,15 +222,39 @@ def _infer(args: argparse.Namespace) -> int:
     if warning is not None:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if args.layers is not None:
+        from models.atomic import AtomicBatch
         directory = Path(args.layers)
         directory.mkdir(parents=True, exist_ok=True)
-        digits = len(str(len(stack.layers)))
-        for i, (layer, output) in enumerate(zip(stack.layers, outputs)):
-            # Names from imported ONNX graphs may hold "/" or ":"; keep file names plain.
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer.name)
-            _save_array(directory / f"{i + 1:0{digits}d}_{safe}.npy", output)
+        # One flush to disk for all the files, not one per file (thousands for a large graph).
+        with AtomicBatch() as batch:
+            for path, output in zip(layer_files, outputs):
+                batch.write(path, _npy_bytes(output))
         print(f"wrote {len(outputs)} layer outputs to {directory}")
     return 0
+
+
+def _layer_files(stack: Stack, directory: Path) -> list[Path]:
+    """Where `infer --layers` writes each layer's output: DIR/<index>_<name>.npy."""
+    digits = len(str(len(stack.layers)))
+    # Names from imported ONNX graphs may hold "/" or ":"; keep file names plain.
+    return [directory / f"{i + 1:0{digits}d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', layer.name)}.npy"
+            for i, layer in enumerate(stack.layers)]
+
+
+def _check_output_apart(output: Path, layer_files: list[Path]) -> None:
+    """Refuse, before running, an --output that a layer's output file would write over. Names
+    are compared case-blind: on the filesystems of macOS and Windows those are one file."""
+    real = Path(os.path.realpath(output))  # outputs are written through symbolic links
+    if not layer_files or not real.parent.is_dir() or not layer_files[0].parent.is_dir():
+        return  # a --layers folder that does not exist yet cannot hold the existing --output folder
+    if not os.path.samefile(real.parent, layer_files[0].parent):
+        return
+    wanted = real.name.casefold()
+    for index, path in enumerate(layer_files):
+        if path.name.casefold() == wanted:
+            raise ConfigError(f"--output {display_name(str(output), None)} is the file --layers "
+                              f"writes layer {index + 1}'s output to; choose another --output "
+                              f"name or folder")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -315,14 +352,28 @@ def _check_writable(output: str) -> None:
                           f"first")
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    """np.save's bytes, written atomically."""
-    import numpy as np
+def _displayed(report: StackReport) -> StackReport:
+    """The report with every node name as display_name shows it, for a table on a terminal.
+    Group names are escaped but not cut: the table totals nodes by group name."""
+    def group(path: str) -> str:
+        return "/".join(display_name(part, None) for part in path.split("/")) if path else ""
+    return dataclasses.replace(report, layers=tuple(
+        dataclasses.replace(r, name=display_name(r.name), group=group(r.group),
+                            input_names=tuple(display_name(n) for n in r.input_names))
+        for r in report.layers))
 
-    from models.atomic import write_atomic
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import numpy as np
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """np.save's bytes, written atomically."""
+    from models.atomic import write_atomic
+    write_atomic(path, _npy_bytes(array))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ process, held while the other two exist). They are written 2 s after a burst of 
 every minute while changes stay unsaved, and removed once the document is clean again (saved,
 undone to the saved state, or replaced after the person discarded it) and when the window closes.
 So session files whose lock's owner is gone are the unsaved work of a process that died; the next
-start offers them back (gui.recovery). Session ids are unique, so windows and processes never
-write over each other's files.
+start offers them back (gui.recovery). It also offers the stack of a session killed before its
+first description was written, and removes the lock of one killed before writing anything. Session
+ids are unique, so windows and processes never write over each other's files.
+
+These files hold a person's work, paths and host name: they are readable by their owner only
+(0600), in folders only the owner can enter (0700), whatever the umask (`private_folder`).
 
 The stack is an immutable value, so it is serialised on a pool thread: the UI thread only takes a
 reference to it. All files are written atomically (models.atomic).
@@ -19,6 +23,7 @@ import errno
 import itertools
 import json
 import os
+import stat
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,6 +43,7 @@ DATA_FOLDER_KEY = "app-data-folder"
 RECOVERY_FORMAT = "convscope-recovery"
 DEBOUNCE_MS = 2_000
 INTERVAL_MS = 60_000
+SESSION_SUFFIXES = (project.SUFFIX, ".json", ".lock")
 
 
 def app_data_folder(settings: QSettings) -> Path:
@@ -47,6 +53,20 @@ def app_data_folder(settings: QSettings) -> Path:
     if folder:
         return Path(str(folder))
     return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+
+
+def private_folder(folder: Path) -> Path:
+    """folder, created (with any missing parents) or tightened so that only its owner can list
+    or enter it; returns it. Raises OSError when it cannot be created."""
+    for path in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+        path.mkdir(mode=0o700, exist_ok=True)  # the umask can only narrow this further
+    status = folder.stat()
+    if not stat.S_ISDIR(status.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    if os.name == "posix" and stat.S_IMODE(status.st_mode) & 0o077 and \
+            status.st_uid == os.getuid():
+        folder.chmod(0o700)  # made by an earlier version, or by hand
+    return folder
 
 
 @dataclass(frozen=True)
@@ -68,11 +88,13 @@ class SessionFiles:
 
     @staticmethod
     def all_in(folder: Path) -> list[SessionFiles]:
-        """Every session with a description file in folder (none when the folder is missing)."""
+        """Every session with any of its files in folder, in the order of their ids (none when the
+        folder is missing)."""
         if not folder.is_dir():
             return []
-        return [SessionFiles(folder, entry.stem.removeprefix("session-"))
-                for entry in sorted(folder.glob("session-*.json"))]
+        ids = {entry.name.removeprefix("session-").removesuffix(entry.suffix)
+               for entry in folder.glob("session-*") if entry.suffix in SESSION_SUFFIXES}
+        return [SessionFiles(folder, session_id) for session_id in sorted(ids)]
 
     @property
     def project(self) -> Path:
@@ -90,12 +112,13 @@ class SessionFiles:
         """Write the stack, then its description (so a description always has its stack).
 
         Raises OSError when the folder cannot be written."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        project.save(snapshot.stack, self.project)
+        private_folder(self.folder)
+        project.save(snapshot.stack, self.project, private=True)
         description = {"format": RECOVERY_FORMAT, "version": 1, "pid": os.getpid(),
                        "saved": time.time(), "title": snapshot.title,
                        "path": _text(snapshot.path), "input": _text(snapshot.input_path)}
-        write_atomic(self.description, (json.dumps(description, indent=1) + "\n").encode("utf-8"))
+        write_atomic(self.description, (json.dumps(description, indent=1) + "\n").encode("utf-8"),
+                     private=True)
 
     def read_description(self) -> dict[str, Any]:
         """The description file's fields. Raises OSError or ValueError when it is unreadable."""
@@ -118,6 +141,19 @@ def open_lock(path: Path) -> QLockFile:
     lock = QLockFile(str(path))
     lock.setStaleLockTime(0)
     return lock
+
+
+def take_lock(lock: QLockFile, path: Path) -> bool:
+    """Try once to take lock (on path) without waiting; once taken, its file (which names this
+    process, its host and machine) is made readable by its owner only."""
+    if not lock.tryLock(0):
+        return False
+    if os.name == "posix":
+        try:
+            path.chmod(0o600)
+        except OSError:
+            pass  # the folder is private anyway (private_folder)
+    return True
 
 
 def _text(path: Path | None) -> str | None:
@@ -256,8 +292,8 @@ class Autosaver(QObject):
     def _take_lock(self) -> None:
         if self._lock.isLocked():
             return
-        self.files.folder.mkdir(parents=True, exist_ok=True)
-        if not self._lock.tryLock(0):
+        private_folder(self.files.folder)
+        if not take_lock(self._lock, self.files.lock):
             reason = {QLockFile.LockError.LockFailedError: "held by another process",
                       QLockFile.LockError.PermissionError: "permission denied"}
             raise OSError(errno.EACCES, reason.get(self._lock.error(), "cannot be created"),

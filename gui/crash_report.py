@@ -7,12 +7,16 @@ the window's unsaved changes are written to their recovery file (gui.autosave) a
 what happened, where the log is and what was saved. While that box is open, and for a quiet
 period after it closes, further errors are logged and counted in the status bar instead of
 opening a storm of boxes.
+
+The log holds paths, the process id and the machine's details: it is readable by its owner only
+(0600), in a folder only the owner can enter (gui.autosave.private_folder), whatever the umask.
 """
 from __future__ import annotations
 
 import datetime
 import os
 import platform
+import stat
 import sys
 import threading
 import time
@@ -24,6 +28,8 @@ from typing import TYPE_CHECKING, Callable
 from PySide6 import __version__ as PYSIDE_VERSION
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox
+
+from gui.autosave import private_folder
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -103,10 +109,13 @@ class CrashReporter(QObject):
         entry = (f"=== {stamp}  pid {os.getpid()}  Python {platform.python_version()}  "
                  f"PySide6 {PYSIDE_VERSION}  {platform.platform()}\n{text}\n")
         with self._log_lock:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.log_path.parent)
             if self.log_path.exists() and self.log_path.stat().st_size > MAX_LOG_BYTES:
                 os.replace(self.log_path, self.log_path.with_name(self.log_path.name + ".1"))
-            with self.log_path.open("a", encoding="utf-8") as log:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(fd, "a", encoding="utf-8") as log:
+                if os.name == "posix" and stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
+                    os.fchmod(fd, 0o600)  # a log an earlier version wrote
                 log.write(entry)
 
     def _log_quietly(self, text: str) -> None:

@@ -4,6 +4,11 @@ A session is offered only when its lock can be taken: its owner process is gone 
 without cleaning, which leaves no lock), never while another running window owns it. The
 newest is offered first; "recover" opens it in the window as an unsaved document with its
 original title and path, so Save writes where the person expects; "discard" deletes it.
+
+What a process killed at any moment leaves is either offered or removed, never left to pile up:
+a stack whose description was never written (killed between the two writes of its first copy)
+is offered as an untitled document; a lock alone (killed before any copy) and the temporary
+files of killed writes are removed.
 """
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QLockFile
 
-from gui.autosave import SessionFiles, open_lock
+from gui.autosave import SessionFiles, open_lock, private_folder, take_lock
 from models import project
+from models.atomic import remove_stale_temps
 from models.errors import FileFormatError
 from models.stack import Stack
 
@@ -56,19 +62,24 @@ class CrashedSession:
 def crashed_sessions(folder: Path) -> list[CrashedSession]:
     """The sessions in folder nobody owns any more, newest first, each locked by this process.
 
-    Sessions with an unreadable description or no stack are deleted: nothing in them can be
-    recovered.
+    Sessions with no stack, or an unreadable description, are deleted with their lock: nothing
+    in them can be recovered. So are the temporary files of writes whose process is gone.
     """
+    if not folder.is_dir():
+        return []
+    private_folder(folder)  # it may predate private folders
+    remove_stale_temps(folder)
     found = []
     for files in SessionFiles.all_in(folder):
         lock = open_lock(files.lock)
-        if not lock.tryLock(0):
+        if not take_lock(lock, files.lock):
             continue  # its process runs: that window's work, not a crash
         try:
-            found.append(_session(files, lock, files.read_description()))
+            description = files.read_description() if files.description.exists() else {}
+            found.append(_session(files, lock, description))
         except (OSError, ValueError, TypeError, KeyError):
             files.remove()
-            lock.unlock()
+            lock.unlock()  # deletes the lock file
     return sorted(found, key=lambda session: session.saved, reverse=True)
 
 
@@ -113,9 +124,12 @@ def _restore(window: MainWindow, session: CrashedSession) -> bool:
 
 
 def _session(files: SessionFiles, lock: QLockFile, description: dict[str, Any]) -> CrashedSession:
+    """The session its files describe; an empty description (none was written) gives an
+    untitled one, saved when its stack was."""
     if not files.project.is_file():
         raise ValueError(f"{files.project.name} is missing")
     path, input_path = description.get("path"), description.get("input")
+    saved = description["saved"] if description else files.project.stat().st_mtime
     return CrashedSession(files, lock, str(description.get("title") or "untitled"),
                           Path(path) if path else None, Path(input_path) if input_path else None,
-                          datetime.fromtimestamp(float(description["saved"])))
+                          datetime.fromtimestamp(float(saved)))

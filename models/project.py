@@ -16,7 +16,16 @@ Layers are in topological order; `spec` holds every field of the layer's spec (m
 does not simply read the one before it, `group` only where it has one, and `outputs` only where
 they are not the layers nothing reads. Version 1 (chains, written before graphs) is version 2
 without those keys, so it reads unchanged. Weights are optional per layer: a missing one gets its
-deterministic default from the seed. Files are data only: reading one executes nothing.
+deterministic default from the seed. Weights are stored bit for bit, so every float32 value a
+stack holds (NaN and infinities included) reads back exactly: what the app holds, it can save and
+reopen. Files are data only: reading one executes nothing.
+
+A project holds no more than a Stack may (models.stack's MAX_NODES, MAX_NESTING_DEPTH,
+MAX_NAME_LENGTH); the loader checks them before building anything, without recursing.
+
+Saving over a file that another program changed since it was read: `load_stamped` returns the
+file's FileStamp with its stack, `save` returns the new one, and `save(..., expect=stamp)`
+raises FileChangedError instead of overwriting a file whose stamp is no longer that one.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ import binascii
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +42,10 @@ import numpy as np
 
 from models.analysis import analyse
 from models.atomic import write_atomic
-from models.errors import ConfigError, FileFormatError
+from models.errors import ConfigError, FileChangedError, FileFormatError, display_name
 from models.layers import LayerSpec
-from models.stack import InputSpec, Layer, Stack, frozen_array
+from models.stack import (MAX_NESTING_DEPTH, MAX_NODES, InputSpec, Layer, Stack, check_limits,
+                          frozen_array)
 
 FORMAT = "convscope-project"
 VERSION = 2
@@ -65,17 +76,64 @@ def _layer_entry(layer: Layer) -> dict[str, Any]:
     return entry
 
 
-def save(stack: Stack, path: str | os.PathLike[str]) -> None:
-    """Write the project atomically (the old file stays whole if this fails)."""
-    write_atomic(path, to_json(stack).encode("utf-8"))
+@dataclass(frozen=True)
+class FileStamp:
+    """What tells one version of a file on disk from another: the file (device and inode, which
+    change when a program replaces it, as saving does), its size and its modification time in
+    nanoseconds (which change when a program writes into it)."""
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @staticmethod
+    def of_status(status: os.stat_result) -> FileStamp:
+        return FileStamp(status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+    @staticmethod
+    def of(path: str | os.PathLike[str]) -> FileStamp | None:
+        """The stamp of the file at path now (through symbolic links), or None when none is."""
+        try:
+            return FileStamp.of_status(os.stat(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+
+def save(stack: Stack, path: str | os.PathLike[str], *, expect: FileStamp | None = None,
+         private: bool = False) -> FileStamp:
+    """Write the project atomically (the old file stays whole if this fails), through a symbolic
+    link to the file it points to. Returns the written file's stamp.
+
+    expect: the stamp the file had when it was read or last saved; when the file on disk has
+    another one (another program changed or replaced it), raise FileChangedError and write
+    nothing. A file that is gone is no conflict: there is nothing to lose. private: readable by
+    the owner only (recovery copies). Raises OSError naming path when it cannot be written.
+    """
+    if expect is not None:
+        now = FileStamp.of(path)
+        if now is not None and now != expect:
+            raise FileChangedError(
+                f"{display_name(Path(path).name, None)} changed on disk since it was opened or "
+                f"last saved, by another program; overwrite it to keep this version, or save "
+                f"under another name to keep both", path)
+    return FileStamp.of_status(write_atomic(path, to_json(stack).encode("utf-8"),
+                                            private=private))
 
 
 def load(path: str | os.PathLike[str]) -> Stack:
     """Read a project file. Raises FileFormatError with the file's name and what is wrong."""
-    name = Path(path).name
+    return load_stamped(path)[0]
+
+
+def load_stamped(path: str | os.PathLike[str]) -> tuple[Stack, FileStamp]:
+    """Read a project file, and the stamp of the version read (for save's expect). Raises
+    FileFormatError with the file's name and what is wrong."""
+    name = display_name(Path(path).name, None)
     try:
-        # utf-8-sig: a byte-order mark, as some editors add, is not part of the JSON.
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        with open(path, "rb") as handle:
+            stamp = FileStamp.of_status(os.fstat(handle.fileno()))
+            # utf-8-sig: a byte-order mark, as some editors add, is not part of the JSON.
+            text = handle.read().decode("utf-8-sig")
     except IsADirectoryError:
         raise FileFormatError(f"{name} is a folder, not a ConvScope project") from None
     except OSError as err:
@@ -83,7 +141,7 @@ def load(path: str | os.PathLike[str]) -> Stack:
     except UnicodeDecodeError:
         raise FileFormatError(f"{name} is not a ConvScope project (it is not text)") from None
     try:
-        return from_json(text)
+        return from_json(text), stamp
     except FileFormatError as err:
         raise FileFormatError(f"{name}: {err.reason}", field=err.field) from None
 
@@ -146,31 +204,47 @@ def _stack(doc: dict[str, Any]) -> Stack:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise FileFormatError(f"seed must be a whole number of at least 0, got {seed!r}")
     weights = _typed(doc.get("weights", {}), dict, "weights")
+    entries = _typed(doc.get("layers"), list, "layers")
+    if len(entries) > MAX_NODES:
+        raise FileFormatError(f"it has {len(entries):,} layers, more than the {MAX_NODES:,} "
+                              f"ConvScope handles")
     layers = []
-    for i, entry in enumerate(_typed(doc.get("layers"), list, "layers")):
+    for i, entry in enumerate(entries):
         entry = _typed(entry, dict, f"layers[{i}]")
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             raise FileFormatError(f"layer {i + 1} has no name")
+        where = f"layer {i + 1} ({display_name(name)})"
+        raw_spec = _typed(entry.get("spec"), dict, f"layers[{i}].spec")
+        if _nesting(raw_spec) > MAX_NESTING_DEPTH:
+            # Checked on the text: building the spec first would recurse once per level.
+            raise FileFormatError(f"{where}: its blocks inside blocks are more than "
+                                  f"{MAX_NESTING_DEPTH} levels deep, the most ConvScope handles",
+                                  field="spec")
         try:
-            spec = LayerSpec.from_dict(_typed(entry.get("spec"), dict, f"layers[{i}].spec"))
+            spec = LayerSpec.from_dict(raw_spec)
         except ConfigError as err:
-            raise FileFormatError(f"layer {i + 1} ({name}): {err.reason}", field=err.field) from None
-        arrays = _typed(weights.get(name, {}), dict, f"weights of {name}")
+            raise FileFormatError(f"{where}: {err.reason}", field=err.field) from None
+        arrays = _typed(weights.get(name, {}), dict, f"weights of {display_name(name)}")
         inputs = entry.get("inputs")
         if inputs is not None:
-            inputs = tuple(_typed(inputs, list, f"inputs of {name}"))
+            inputs = tuple(_typed(inputs, list, f"inputs of {display_name(name)}"))
             if not inputs or not all(isinstance(n, str) for n in inputs):
-                raise FileFormatError(f"layer {i + 1} ({name}): inputs must be a list of layer "
-                                      f"names")
+                raise FileFormatError(f"{where}: inputs must be a list of layer names")
         group = entry.get("group", "")
         if not isinstance(group, str):
-            raise FileFormatError(f"layer {i + 1} ({name}): group must be text")
-        layers.append(Layer(name, spec, {k: _decode(v, f"{name}.{k}") for k, v in arrays.items()},
-                            inputs=inputs, group=group))
+            raise FileFormatError(f"{where}: group must be text")
+        layer = Layer(name, spec, {}, inputs=inputs, group=group)
+        try:
+            check_limits([layer])  # before decoding its weights: a name may be all that is wrong
+        except ConfigError as err:
+            raise FileFormatError(f"{where}: {err.reason}", field=err.field) from None
+        layers.append(layer.replace(weights={
+            k: _decode(v, f"{display_name(name)}.{display_name(k)}") for k, v in arrays.items()}))
     stray = sorted(set(weights) - {layer.name for layer in layers})
     if stray:
-        raise FileFormatError(f"it holds weights for {stray[0]!r}, but no layer has that name")
+        raise FileFormatError(f"it holds weights for '{display_name(stray[0])}', but no layer "
+                              f"has that name")
     outputs = _typed(doc.get("outputs", []), list, "outputs")
     if not all(isinstance(n, str) for n in outputs):
         raise FileFormatError("outputs must be a list of layer names")
@@ -187,14 +261,15 @@ def _check_weight_shapes(stack: Stack) -> None:
         if layer_report.info is None:
             continue
         shapes = layer_report.info.weight_shapes
+        name = display_name(layer.name)
         for key, array in layer.weights.items():
-            where = f"weight {layer.name}.{key}"
+            where = f"weight {name}.{display_name(key)}"
             if key not in shapes:
                 raise FileFormatError(f"{where} is not a weight of {layer.spec.type_name} "
-                                      f"{layer.name!r}, which has {', '.join(shapes) or 'none'}")
+                                      f"'{name}', which has {', '.join(shapes) or 'none'}")
             if array.shape != shapes[key]:
                 raise FileFormatError(f"{where} has shape {array.shape}, but {layer.spec.type_name} "
-                                      f"{layer.name!r} needs {shapes[key]}")
+                                      f"'{name}' needs {shapes[key]}")
 
 
 def _typed(value: Any, kind: type, where: str) -> Any:
@@ -222,7 +297,19 @@ def _decode(entry: Any, where: str) -> np.ndarray:
     if len(raw) != 4 * math.prod(shape):
         raise FileFormatError(f"weight {where} holds {len(raw) // 4} values but its shape "
                               f"{tuple(shape)} needs {math.prod(shape)}")
-    array = np.frombuffer(raw, dtype="<f4").reshape(shape)
-    if not np.isfinite(array).all():
-        raise FileFormatError(f"weight {where} contains NaN or infinite values")
-    return frozen_array(array)
+    return frozen_array(np.frombuffer(raw, dtype="<f4").reshape(shape))
+
+
+def _nesting(raw_spec: dict[str, Any]) -> int:
+    """How many levels of layer entries (objects with a "type") a spec's JSON holds, counted
+    without recursion and no further than one past MAX_NESTING_DEPTH."""
+    deepest, todo = 0, [(raw_spec, 0)]
+    while todo and deepest <= MAX_NESTING_DEPTH:
+        value, depth = todo.pop()
+        if isinstance(value, dict):
+            depth += "type" in value
+            deepest = max(deepest, depth)
+            todo.extend((item, depth) for item in value.values())
+        elif isinstance(value, list):
+            todo.extend((item, depth) for item in value)
+    return deepest
