@@ -15,6 +15,8 @@ from gui.theme import THEMES, apply_theme
 
 SCREENSHOT_DELAY_MS = 300  # lets the window finish its layout and paint once the maps are drawn
 SCREENSHOT_TIMEOUT_MS = 20_000  # grab anyway if the first feature maps never arrive
+USER_ERROR = 2  # the command line's status for a mistake the person can fix (DESIGN.md)
+FAILED = 1  # the screenshot could not be written, or opening the file met a bug
 
 
 def run_app(path: str | None = None, screenshot: str | None = None) -> int:
@@ -24,7 +26,10 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     from then on is logged and reported while the app keeps running (gui.crash_report).
     With `screenshot`, save the laid-out window to that PNG and exit instead of waiting for the
     person (saved window layout is not applied and nothing is offered, so screenshots are
-    reproducible). Returns the exit status: 0, or 1 when the screenshot cannot be written.
+    reproducible); a `path` that cannot be opened then prints its one line on stderr instead of
+    showing a box, as there is no person to close it. Returns the exit status: 0; USER_ERROR (2)
+    when the file cannot be opened; 1 when the screenshot cannot be written or opening the file
+    met a bug (logged in the crash log).
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
@@ -36,21 +41,32 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     reporter = CrashReporter(window, app_data_folder(settings) / "crash.log")
     reporter.install()
     try:
-        return _run_window(app, window, path, screenshot)
+        return _run_window(app, window, reporter, path, screenshot)
     finally:
         reporter.uninstall()
 
 
-def _run_window(app: QApplication, window: MainWindow, path: str | None,
-                screenshot: str | None) -> int:
+def _run_window(app: QApplication, window: MainWindow, reporter: CrashReporter,
+                path: str | None, screenshot: str | None) -> int:
     if screenshot is None:
         offer_recovery(window)
     window.show()
     window.stack_view.setFocus()  # Del, Ctrl+D and F2 act on the cards from the start
-    if path:
-        window.open_path(path)
     if screenshot is None:
+        if path:
+            # From the event loop, as File > Open runs it: a bug while opening reaches the crash
+            # reporter the way an exception in any slot does, and the window is already up.
+            QTimer.singleShot(0, lambda: window.open_path(path))
         return app.exec()
+    window.unattended = True
+    if path:
+        try:
+            opened = window.open_path(path)
+        except Exception:  # noqa: BLE001 - a bug: logged to the crash log, no box to wait on
+            reporter.handle(*sys.exc_info())
+            return FAILED
+        if not opened:
+            return USER_ERROR
     grabbed: list[bool] = []  # the drawn maps and the timeout fallback may both call grab()
 
     def grab() -> None:
@@ -61,7 +77,7 @@ def _run_window(app: QApplication, window: MainWindow, path: str | None,
         if not saved:
             print(f"error: cannot write the screenshot {screenshot}", file=sys.stderr)
         # exit(), not quit(): quit() closes the window first, which would save its layout.
-        app.exit(0 if saved else 1)
+        app.exit(0 if saved else FAILED)
 
     # Wait for the first drawn feature maps (computed on a worker), not a fixed delay.
     drawn = QTimer(singleShot=True, interval=SCREENSHOT_DELAY_MS, timeout=grab)

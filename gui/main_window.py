@@ -6,6 +6,7 @@ live here; the prompt, the file dialogs and error boxes are methods so tests can
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,11 @@ from gui.document import Document
 from gui.export_dialog import ExportDialog
 from gui.explain_dock import ExplainView
 from gui.feature_map_view import FeatureMapView
+from gui.file_refusal import one_line
+from gui.find_node import FindBar
 from gui.kernel_view import KernelView
+from gui.model_properties import ModelPropertiesDialog
+from gui.open_worker import FileOpener
 from gui.ort_dialog import OrtDialog
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
@@ -35,7 +40,7 @@ from gui.summary_table import SummaryTable, human_count, shape_text
 from gui.theme import THEMES, apply_theme, current_theme, mute
 from models import project
 from models.analysis import StackReport
-from models.errors import ConfigError, FileFormatError
+from models.errors import ConfigError, FileChangedError
 from models.presets import PRESETS
 from models.stack import InputSpec, Stack
 
@@ -58,22 +63,6 @@ def dropped_file(event: QDragEnterEvent | QDropEvent) -> Path | None:
         return None
     path = Path(urls[0].toLocalFile())
     return path if path.suffix.lower() in (*INPUT_SUFFIXES, *PROJECT_SUFFIXES) else None
-
-
-def load_stack(path: str | Path) -> Stack:
-    """A project file's stack, or an .onnx model's through the importer.
-
-    Raises FileFormatError (with the file's name) for anything that cannot be read.
-    """
-    if Path(path).suffix.lower() == ".onnx":
-        try:
-            # Imported here: onnx is slow to import and the app must start without it.
-            from engine.onnx_import import import_model
-        except ImportError as err:
-            raise FileFormatError(f"cannot open {Path(path).name}: ONNX import is not available "
-                                  f"({err})") from None
-        return import_model(path)
-    return project.load(path)
 
 
 class FeatureMapPanel(QFrame):
@@ -125,6 +114,8 @@ class MainWindow(QMainWindow):
 
         self.input_editor = InputEditor(self.document)
         self.stack_view = StackView(self.document)
+        self.find_bar = FindBar(self.document)  # Ctrl+F
+        self.find_bar.nodeChosen.connect(self.stack_view.select)
         self.feature_maps = FeatureMapPanel()
         self.compute = ComputeWorker(self)
         self.feature_view = FeatureMapView(previews=self.compute.previews)
@@ -136,6 +127,13 @@ class MainWindow(QMainWindow):
         self.fit_mode = "resize"  # how images and signals meet the input size: resize or crop
         self._downscale_input = False  # whether the opened input is an image read downscaled
         self._nonfinite_message = ""  # the status message _report_nonfinite shows, if any
+        self.opener = FileOpener(self)  # reads opened files off the UI thread (gui.open_worker)
+        self.model_file: Path | None = None  # the file the document was opened from, if any
+        # The project file's version on disk as last read or written: a save over a file that
+        # another program has changed since asks first.
+        self._disk_stamp: project.FileStamp | None = None
+        # No person to answer (a --screenshot run): errors go to stderr, never a blocking box.
+        self.unattended = False
         # Unsaved work is copied to a recovery file (gui.autosave); a later start offers it back.
         self.autosave = Autosaver(self.document, app_data_folder(self.settings) / "recovery",
                                   lambda: self._input_path, self)
@@ -145,6 +143,7 @@ class MainWindow(QMainWindow):
         stack_layout.setContentsMargins(0, 0, 0, 0)
         stack_layout.setSpacing(2)
         stack_layout.addWidget(self.input_editor)
+        stack_layout.addWidget(self.find_bar)
         stack_layout.addWidget(self.stack_view, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(stack_panel)
@@ -266,6 +265,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Save", self.save, keys.Save)
         self._action(file_menu, "Save &as...", self.save_as, keys.SaveAs)
         file_menu.addSeparator()
+        self._action(file_menu, "Model &properties...", self.model_properties)
+        file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, keys.Quit)
 
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -277,6 +278,8 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addActions([self.stack_view.delete_action, self.stack_view.duplicate_action,
                               self.stack_view.rename_action])
+        edit_menu.addSeparator()
+        self._action(edit_menu, "&Find node...", self.find_bar.start, keys.Find)
 
         view_menu = self.view_menu = self.menuBar().addMenu("&View")
         themes = QActionGroup(self)
@@ -307,6 +310,18 @@ class MainWindow(QMainWindow):
                               self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+        return dialog
+
+    def model_properties(self) -> ModelPropertiesDialog:
+        """Open File > Model properties... (modeless): the network's, and for an imported model
+        what its ONNX file says (gui.model_properties)."""
+        source = self.model_file
+        onnx_file = source if source is not None and source.suffix.lower() == ".onnx" else None
+        dialog = ModelPropertiesDialog(self.document.stack, self.document.report,
+                                       self.document.path or source, onnx_file,
+                                       self.document.display_name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
         return dialog
 
     def ort_dialog(self) -> OrtDialog:
@@ -347,10 +362,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text)
 
     def _select_first(self) -> None:
+        """After a new document: its first node selected, and the keys on the cards (Del, F2,
+        arrows), not in whatever editor the rebuilt forms left focus in."""
         if len(self.document.stack):
             self.stack_view.select(0)
         else:
             self.property_editor.show_path(None)
+        self.stack_view.setFocus()
 
     # ---- documents ----------------------------------------------------------------------------
     def ask_save_changes(self) -> QMessageBox.StandardButton:
@@ -376,7 +394,11 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def show_error(self, title: str, message: str) -> None:
-        """Tell the person something failed, in one box (tests replace this)."""
+        """Tell the person something failed, in one box (tests replace this); when unattended,
+        as one line on stderr instead."""
+        if self.unattended:
+            print(f"{APP_NAME.lower()}: error: {one_line(message)}", file=sys.stderr)
+            return
         QMessageBox.critical(self, title, message)
 
     def choose_open_path(self) -> str:
@@ -401,11 +423,13 @@ class MainWindow(QMainWindow):
     def new_document(self) -> None:
         if self.maybe_save():
             self.document.reset(Stack(InputSpec()), None, "untitled")
+            self.model_file = None
             self._select_first()
 
     def new_from_preset(self, name: str) -> None:
         if self.maybe_save():
             self.document.reset(PRESETS[name].build(), None, name)
+            self.model_file = None
             self._select_first()
 
     def open_dialog(self) -> None:
@@ -414,20 +438,33 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        """Open a project or .onnx file; on failure show why and keep the current stack.
+        """Open a project or .onnx file; every way in (File > Open, Open recent, a dropped file,
+        the start-up argument) comes here. Returns whether it opened.
 
-        The file is read before asking about unsaved changes, so a file that cannot open
-        never costs the person a decision."""
-        try:
-            stack = load_stack(path)
-        except ConfigError as err:
-            self.show_error("Cannot open file", str(err))
+        The file is read on a worker while the window stays live, with a progress dialog and
+        Cancel when that takes a while (gui.open_worker); Cancel keeps the current stack. A file
+        that cannot open shows one "Cannot open file" line naming it (gui.file_refusal) and
+        changes nothing; anything else raised while reading is a bug and is raised here, on the
+        UI thread, for the crash reporter. The file is read before asking about unsaved changes,
+        so a file that cannot open never costs the person a decision."""
+        if self.opener.busy:
+            self.statusBar().showMessage("Another file is still opening; wait, or cancel it", 6000)
+            return False
+        # Stamped before reading: a change made while it is read makes the next save ask.
+        stamp = project.FileStamp.of(path)
+        opened = self.opener.read(path)
+        if opened is None:
+            return False
+        if opened.refusal is not None:
+            self.show_error("Cannot open file", opened.refusal)
             return False
         if not self.maybe_save():
             return False
         is_project = Path(path).suffix.lower() != ".onnx"
         # An imported model saves as a new project, never over the .onnx file.
-        self.document.reset(stack, path if is_project else None, Path(path).stem)
+        self.document.reset(opened.stack, path if is_project else None, Path(path).stem)
+        self.model_file = Path(path)
+        self._disk_stamp = stamp if is_project else None
         self._add_recent(path)
         self._select_first()
         return True
@@ -445,9 +482,26 @@ class MainWindow(QMainWindow):
             path += project.SUFFIX
         return self._write(Path(path))
 
+    def ask_overwrite_changed(self, path: Path) -> bool:
+        """Whether to save over `path`, which another program changed since it was opened or
+        saved here (tests replace this)."""
+        answer = QMessageBox.warning(
+            self, "File changed on disk",
+            f"{path.name} was changed by another program since ConvScope opened or saved it. "
+            f"Overwrite it with this network?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Save
+
     def _write(self, path: Path) -> bool:
+        expect = self._disk_stamp if path == self.document.path else None
         try:
-            project.save(self.document.stack, path)
+            try:
+                self._disk_stamp = project.save(self.document.stack, path, expect=expect)
+            except FileChangedError:
+                if not self.ask_overwrite_changed(path):
+                    return False
+                self._disk_stamp = project.save(self.document.stack, path)
         except OSError as err:
             self.show_error("Cannot save", f"cannot write {path.name}: {err.strerror or err}")
             return False
@@ -604,6 +658,7 @@ class MainWindow(QMainWindow):
             self.open_input(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.opener.cancel()  # a file still being read would open into a closing window
         if not self.maybe_save():
             event.ignore()
             return

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from gui.main_window import MainWindow
@@ -174,3 +174,12 @@ def test_open_recent_menu_lists_and_opens_files(window, tmp_path):
     actions[0].trigger()
     assert window.windowTitle() == "lenet[*] — ConvScope"
     assert window.summary.cell_text(-1, "Params") == "61,706"
+
+
+def test_after_a_preset_loads_the_keys_act_on_the_cards(qtbot, window):
+    window.input_editor.setFocus()
+    window.new_from_preset("VGG block")
+    qtbot.waitUntil(lambda: window.stack_view.hasFocus())
+    count = len(window.document.stack)
+    qtbot.keyClick(window.stack_view, Qt.Key.Key_Delete)
+    assert len(window.document.stack) == count - 1
