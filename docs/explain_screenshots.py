@@ -1,9 +1,12 @@
-"""Render the Explain dock's tabs to docs/explain-*.png, offscreen and reproducibly.
+"""Render the Explain dock's tabs to explain-*.png files, offscreen.
 
 Run from the repository root: `QT_QPA_PLATFORM=offscreen .venv/bin/python docs/explain_screenshots.py`
+writes them to build/explain-screenshots/ (ignored by git). The pixels depend on the fonts the
+machine has, so the images the README shows are replaced only when asked: `--out docs`.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +21,7 @@ from gui.main_window import MainWindow  # noqa: E402
 from gui.theme import apply_theme  # noqa: E402
 
 SIZE = (1100, 560)
+DEFAULT_OUT = ROOT / "build" / "explain-screenshots"
 
 
 def wait_for_result(app: QApplication, window: MainWindow) -> None:
@@ -34,10 +38,19 @@ def grab_tab(app: QApplication, window: MainWindow, tab: str, path: Path) -> Non
         app.processEvents()
     if not explain.grab().save(str(path)):
         raise SystemExit(f"cannot write {path}")
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Render the Explain dock's tabs to PNG files.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help="folder for the images (default: build/explain-screenshots, "
+                             "ignored by git; docs replaces the README's images)")
+    out: Path = parser.parse_args(argv).out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f"cannot create {out}: {err.strerror or err}") from None
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme("dark")
     with tempfile.TemporaryDirectory() as folder:
@@ -54,24 +67,23 @@ def main() -> None:
         wait_for_result(app, window)
         window.stack_view.select(4)  # the third conv, dilation 4
         window.explain.select_pixel(4, 0, (20, 26))
-        grab_tab(app, window, "Receptive field", ROOT / "docs" / "explain-receptive-field.png")
+        grab_tab(app, window, "Receptive field", out / "explain-receptive-field.png")
 
         window.new_from_preset("Demo: edges to classes")
         wait_for_result(app, window)
         window.stack_view.select(6)  # conv3: 16 -> 32 channels, 3x3 dilated 2, same
-        grab_tab(app, window, "Formulas", ROOT / "docs" / "explain-formulas.png")
+        grab_tab(app, window, "Formulas", out / "explain-formulas.png")
         window.stack_view.select(0)  # conv1: hand-made kernels on the photo
         window.explain.select_pixel(0, 0, (0, 70))  # the top row: three taps in the padding
-        grab_tab(app, window, "im2col", ROOT / "docs" / "explain-im2col.png")
+        grab_tab(app, window, "im2col", out / "explain-im2col.png")
         window.explain.cross_correlation.true_convolution.setChecked(True)
-        grab_tab(app, window, "Cross-correlation",
-                 ROOT / "docs" / "explain-cross-correlation.png")
+        grab_tab(app, window, "Cross-correlation", out / "explain-cross-correlation.png")
 
         window.new_from_preset("Encoder-decoder")
         wait_for_result(app, window)
         window.stack_view.select(4)  # the first transposed conv: zeros between the inputs
         window.explain.animation.set_frame(5)
-        grab_tab(app, window, "Animation", ROOT / "docs" / "explain-animation.png")
+        grab_tab(app, window, "Animation", out / "explain-animation.png")
         window.compute.wait()
 
 

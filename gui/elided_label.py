@@ -24,6 +24,10 @@ class ElidedLabel(QLabel):
     def text(self) -> str:
         return self._whole
 
+    def displayed_text(self) -> str:
+        """What is drawn: the whole text, or its start and "…" when the label is too narrow."""
+        return super().text()
+
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         self._elide()

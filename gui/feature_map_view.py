@@ -3,11 +3,15 @@
 One pyqtgraph ImageItem shows the whole layer as a tiled mosaic (gui.mosaic), on its fastest
 path: the mosaic's uint8 lookup-table indices (gui.mosaic.lut_indices, made by the compute worker)
 and a 256-entry uint8 table whose first entry is the background colour, so the mosaic's gaps
-(below 0) vanish into the background while values 0..1 take the other 255 colours. Flat outputs
-are a bar chart, 3D outputs one depth slice chosen with a slider. Beside the maps sits the input,
-below them a strip of per-layer thumbnails that select a layer when clicked. Clicking a tile shows
-that channel enlarged in the input's place; clicking it again or choosing another layer brings the
-input back. The view never
+(below 0) vanish into the background while values 0..1 take the other 255 colours. The mosaic
+zooms (wheel) and pans (drag); channel badges show only on tiles drawn large enough that a badge
+covers little of them, and the hovered tile is outlined. Signals (C, L) are a heat map with
+channel and position axes. Vectors (flat, or every spatial size 1) are a bar chart, with the top
+classes beside it when the vector is a network output. 3D outputs show one depth slice chosen
+with a slider (the middle one at first), and the input beside them shows the same slice. Beside
+the maps sits the input, below them a strip of same-sized per-layer thumbnails that select a
+layer when clicked. Clicking a tile shows that channel enlarged in the input's place; clicking
+it again or choosing another layer brings the input back. The view never
 computes a layer: it only draws what `show_result` hands it (the engine runs in gui.compute_worker),
 so changing the selection, colour map or contrast is instant. Thumbnails, stats and mosaics come
 from a gui.layer_previews.PreviewCache, which the worker fills for each result with what the view
@@ -16,31 +20,40 @@ last asked for: after an edit the view only looks them up.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap, QResizeEvent
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel,
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPen, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (QBoxLayout, QButtonGroup, QCheckBox, QComboBox,
+                               QGraphicsRectItem, QHBoxLayout, QHeaderView, QLabel,
                                QProgressBar, QScrollArea, QSizePolicy, QSlider, QStackedWidget,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
 from engine.executor import RunResult
 from models.stack import Stack
 from gui.elided_label import ElidedLabel
 from gui.explain_receptive_panel import field_overlay
-from gui.layer_previews import THUMBNAIL_SIDE, MosaicRequest, PreviewCache
-from gui.mosaic import LEVELS, LUT_SIZE, Mosaic, TileGrid, layer_maps, normalise, thumbnail
+from gui.layer_previews import MosaicRequest, PreviewCache
+from gui.mosaic import (LEVELS, LUT_SIZE, THUMBNAIL_SIDE, TOP_CLASSES, InputPreview, Mosaic,
+                        TileGrid, clamp_depth, layer_maps, lut_indices, pool_mask,
+                        vector_values)
 from gui.theme import colors, mute
 
 
 COLORMAPS = ("viridis", "inferno", "CET-L1", "CET-D1")  # CET-L1: grey; CET-D1: diverging
 COLORMAP_LABELS = {"viridis": "Viridis", "inferno": "Inferno", "CET-L1": "Grey",
                    "CET-D1": "Blue-red"}
-MAX_LABELS = 64  # one TextItem per tile stays cheap up to here; beyond, labels would crowd tiles
+MAX_LABELS = 128  # badges on the tiles in sight; made once and reused
+# A badge shows only on tiles at least this many screen pixels a side, where it covers a few
+# per cent of the tile: smaller tiles are read by hovering (or zooming in).
+LABEL_MIN_TILE = 64
 THUMB_SIZE = THUMBNAIL_SIDE // 2  # the strip's icons, drawn from previews twice as large
+THUMB_BUTTON_WIDTH = THUMB_SIZE + 24  # every strip button alike; longer names are elided
 INPUT_WIDTH = 150
 MIN_WIDTH = 100
+HOVER_HINT = "Hover over a map to read a value; scroll to zoom, drag to pan."
 
 
 def lookup_table(name: str, background: QColor) -> np.ndarray:
@@ -51,16 +64,19 @@ def lookup_table(name: str, background: QColor) -> np.ndarray:
 
 
 def colour_image(image: np.ndarray, lut: np.ndarray) -> QImage:
-    """A [0, 1] float image (H, W) coloured through lut's colour-map entries (1..255), as an RGB
-    QImage that owns its pixels."""
-    indices = 1 + np.round(np.clip(image, 0, 1) * (LUT_SIZE - 2)).astype(np.uint8)
-    rgb = np.ascontiguousarray(lut[indices])
+    """A float image (H, W) coloured as the mosaics are (values in [0, 1] through lut's colour-map
+    entries, values below 0 in its background entry), as an RGB QImage that owns its pixels."""
+    rgb = np.ascontiguousarray(lut[lut_indices(image)])
     height, width = image.shape
     return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
 class ThumbnailStrip(QWidget):
-    """One small button per layer showing its thumbnail; `chosen(index)` when one is clicked."""
+    """One button per layer showing its thumbnail; `chosen(index)` when one is clicked.
+
+    Every button has the same size and every icon is THUMB_SIZE square, whatever the output
+    (gui.mosaic.thumbnail: maps, a signal's heat map, a vector's bars); a name longer than the
+    button is elided in the middle, and the tooltip has it whole."""
     chosen = Signal(int)
 
     def __init__(self, previews: PreviewCache, parent: QWidget | None = None) -> None:
@@ -87,15 +103,16 @@ class ThumbnailStrip(QWidget):
         if len(self.buttons) != len(layers):
             self._rebuild(len(layers))
         for button, drawn, (layer, output) in zip(self.buttons, self._drawn, layers):
-            button.setText(layer.name)
+            button.setText(button.fontMetrics().elidedText(
+                layer.name, Qt.TextElideMode.ElideMiddle, THUMB_BUTTON_WIDTH - 8))
             if output is not None and drawn[0] is output and drawn[1] is lut:
                 continue
             if output is not None:
                 pixmap = QPixmap.fromImage(colour_image(self._previews.thumbnail(output), lut))
                 button.setIcon(QIcon(pixmap.scaled(
-                    THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.FastTransformation)))
-                button.setToolTip(f"{layer.name}: output {tuple(output.shape[1:])}")
+                    THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.IgnoreAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation)))
+                button.setToolTip(f"{layer.name}: output {'×'.join(map(str, output.shape[1:]))}")
             else:
                 button.setIcon(QIcon())
                 button.setToolTip(f"{layer.name}: not computed")
@@ -111,6 +128,7 @@ class ThumbnailStrip(QWidget):
             button.setCheckable(True)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+            button.setFixedWidth(THUMB_BUTTON_WIDTH)
             button.setAutoRaise(True)
             self.group.addButton(button, index)
             self.layout_.insertWidget(index, button)
@@ -129,9 +147,11 @@ class FeatureMapView(QWidget):
     failure to compute one) is shown; `fitChosen(mode)` when "Fit: resize / crop" changes (the
     window refits the input: the view only draws); `pixelClicked(layer, channel, position)` when
     a pixel of a map is clicked (position: (x,), (y, x) or (depth, y, x) in the layer's output).
-    `show_field(mask)` tints a receptive field on the input image.
+    `show_field(mask)` tints a receptive field on the input image; `set_class_labels(labels)`
+    names the classes of the network's vector outputs.
     Public state tests read: `result`, `layer_index`, `map_item.image`, `message.text()`,
-    `channel` (the enlarged channel, or None while the input is shown) and `input_item.image`.
+    `channel` (the enlarged channel, or None while the input is shown), `input_item.image`,
+    `input_preview`, `depth`, `top_table`, `visible_labels()` and `title.displayed_text()`.
     `input_name` is the caption given to the input (a file name, or "sample").
     """
     layerChosen = Signal(int)
@@ -149,15 +169,49 @@ class FeatureMapView(QWidget):
         self.layer_index: int | None = None
         self.channel: int | None = None  # the tile enlarged in the input's place
         self.mosaic: Mosaic | None = None
+        self.input_preview: InputPreview | None = None
+        self.class_labels: tuple[str, ...] = ()
         self._maps: np.ndarray | None = None  # (C, H, W) values behind the mosaic, for hover
         self._labels: list[pg.TextItem] = []
-        self._labelled: TileGrid | None = None
+        self._depth_count: int | None = None  # depth of the 3D output the slider was set for
         self._lut = self._lookup_table(COLORMAPS[0])
         # onnxruntime's layer outputs for one (stack, input), from Run > Run with onnxruntime.
         self._ort: tuple[Stack, np.ndarray, list[np.ndarray], str] | None = None
 
         self.input_name = "sample"
-        # Long layer names must not widen the window: the title gives way and ends in "…".
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_header())
+        layout.addLayout(self._build_body(), 1)
+        layout.addWidget(self._build_depth_row())
+        self.stats = QLabel("")
+        self.stats.setWordWrap(True)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # One line, whatever the width: wrapped, it made a narrow window taller than asked for.
+        self.hover = mute(ElidedLabel(HOVER_HINT))
+        self.strip = ThumbnailStrip(self.previews)
+        scroll = QScrollArea()
+        scroll.setWidget(self.strip)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedHeight(THUMB_SIZE + 48)
+        scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        layout.addWidget(self.stats)
+        layout.addWidget(self.hover)
+        layout.addWidget(scroll)
+
+        self.colormap.currentIndexChanged.connect(self._colormap_changed)
+        self.per_channel.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
+        self.show_ort.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
+        self.depth.valueChanged.connect(lambda _v: self._depth_changed())
+        self.strip.chosen.connect(self.layerChosen)
+        self.fit.currentIndexChanged.connect(lambda _i: self.fitChosen.emit(self.fit.currentData()))
+        self.reset_zoom.clicked.connect(self._show_whole_map)
+
+    def _build_header(self) -> QBoxLayout:
+        """The title, and the controls beside it, or below it when the two do not fit one row
+        (see _arrange_header): the title always has the room for its whole text it can get."""
         self.title = ElidedLabel("No layer selected")
         self.title.setStyleSheet("font-weight: bold;")
         self.colormap = QComboBox()
@@ -179,6 +233,10 @@ class FeatureMapView(QWidget):
                                  "onnxruntime) instead of the NumPy engine; a stack edit turns "
                                  "this off, as those outputs are then out of date")
         self.show_ort.hide()  # until an onnxruntime run for the shown stack arrives
+        self.reset_zoom = QToolButton()
+        self.reset_zoom.setText("All")
+        self.reset_zoom.setToolTip("Show the whole map again (scroll on the maps to zoom in, "
+                                   "drag to pan)")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: a moving bar while the engine works
         self.busy.setMaximumWidth(70)
@@ -186,15 +244,19 @@ class FeatureMapView(QWidget):
         self.busy.setTextVisible(False)
         self.busy.setToolTip("Computing the feature maps")
         self.busy.hide()
-        top = QHBoxLayout()
-        top.addWidget(self.title, 1)
-        top.addWidget(self.busy)
-        top.addWidget(self.fit)
-        top.addWidget(self.colormap)
-        top.addWidget(self.per_channel)
-        top.addWidget(self.show_ort)
+        self.controls = QWidget()
+        row = QHBoxLayout(self.controls)
+        row.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.busy, self.reset_zoom, self.fit, self.colormap, self.per_channel,
+                       self.show_ort):
+            row.addWidget(widget)
+        self.header = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.header.addWidget(self.title, 1)
+        self.header.addWidget(self.controls, 0, Qt.AlignmentFlag.AlignLeft)
+        return self.header
 
-        # The input, small, beside the maps.
+    def _build_body(self) -> QHBoxLayout:
+        # The input, small, beside the maps, as tall as its picture (see _fit_input_height).
         self.input_widget = pg.GraphicsLayoutWidget()
         # Up to INPUT_WIDTH, but it gives way first when the window is narrow.
         self.input_widget.setMinimumWidth(60)
@@ -211,71 +273,88 @@ class FeatureMapView(QWidget):
         self.input_caption.setWordWrap(True)
         input_column = QVBoxLayout()
         input_column.addWidget(self.input_caption)
-        input_column.addWidget(self.input_widget, 1)
+        # Grows up to the picture's height (its maximum), the space below goes to the stretch.
+        self.input_widget.setMinimumHeight(24)
+        input_column.addWidget(self.input_widget, 100)
+        input_column.addStretch(1)
 
         self.maps_widget = pg.GraphicsLayoutWidget()
         self.maps_widget.ci.setContentsMargins(0, 0, 0, 0)
-        self.map_box = self.maps_widget.addViewBox(lockAspect=True, invertY=True)
+        # A plot, for the axes a signal's heat map gets; a mosaic of maps hides them.
+        self.map_plot = self.maps_widget.addPlot()
+        self.map_plot.hideButtons()
+        self.map_plot.setLabel("left", "channel")
+        self.map_plot.setLabel("bottom", "position")
+        self.map_box = self.map_plot.getViewBox()
+        self.map_box.setAspectLocked(True)
+        self.map_box.invertY(True)
         self.map_item = pg.ImageItem(axisOrder="row-major")
         self.map_item.setLookupTable(self._lut)
         self.map_box.addItem(self.map_item)
+        # The hovered tile's outline, in the mosaic's pixels.
+        self.hover_box = QGraphicsRectItem(self.map_item)
+        pen = QPen(QColor(colors().accent), 2)
+        pen.setCosmetic(True)
+        self.hover_box.setPen(pen)
+        self.hover_box.hide()
+        self.map_box.sigRangeChanged.connect(lambda *_: self._update_labels())
         self.maps_widget.scene().sigMouseMoved.connect(self._hover)
         self.maps_widget.scene().sigMouseClicked.connect(self._clicked)
+
         self.bars = pg.PlotWidget()
         self.bars.setLabel("bottom", "unit")
+        self.bars.setLabel("left", "value")
         self.bar_item = pg.BarGraphItem(x=[], height=[], width=0.8, brush=colors().accent)
         self.bars.addItem(self.bar_item)
+        self.top_table = QTableWidget(0, 2)
+        self.top_table.setHorizontalHeaderLabels(["class", "score"])
+        self.top_table.verticalHeader().hide()
+        self.top_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.top_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.top_table.horizontalHeader().setSectionResizeMode(
+            1, QHeaderView.ResizeMode.ResizeToContents)
+        self.top_table.setMinimumHeight(24)
+        self.top_caption = QLabel(f"Top {TOP_CLASSES}")
+        self.top_caption.setStyleSheet("font-weight: bold;")
+        top_column = QVBoxLayout()
+        top_column.setContentsMargins(0, 0, 0, 0)
+        top_column.addWidget(self.top_caption)
+        top_column.addWidget(self.top_table)
+        self.top_panel = QWidget()
+        self.top_panel.setLayout(top_column)
+        self.top_panel.hide()  # until a network output's vector is shown
+        # Small minimums: the page must not make a short window taller than the maps need.
+        self.bars.setMinimumHeight(40)
+        self.vector_page = QWidget()
+        vector_column = QVBoxLayout(self.vector_page)
+        vector_column.setContentsMargins(0, 0, 0, 0)
+        vector_column.addWidget(self.bars, 1)
+        vector_column.addWidget(self.top_panel)
+
         self.message = QLabel("Computing the feature maps…")
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.pages = QStackedWidget()
-        for page in (self.maps_widget, self.bars, self.message):
+        for page in (self.maps_widget, self.vector_page, self.message):
             self.pages.addWidget(page)
         self.pages.setCurrentWidget(self.message)
         body = QHBoxLayout()
         body.addLayout(input_column)
         body.addWidget(self.pages, 1)
+        return body
 
+    def _build_depth_row(self) -> QWidget:
         self.depth = QSlider(Qt.Orientation.Horizontal)
-        self.depth.setToolTip("Depth slice of a 3D output")
+        self.depth.setToolTip("Depth slice of a 3D output; the input shows the same slice")
         self.depth_label = QLabel("Depth 0")
         depth_row = QHBoxLayout()
         depth_row.addWidget(self.depth_label)
         depth_row.addWidget(self.depth, 1)
+        depth_row.setContentsMargins(0, 0, 0, 0)
         self.depth_row = QWidget()
         self.depth_row.setLayout(depth_row)
-        depth_row.setContentsMargins(0, 0, 0, 0)
         self.depth_row.hide()
-
-        self.stats = QLabel("")
-        self.stats.setWordWrap(True)
-        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hover = mute(QLabel("Hover over a map to read a value."))
-        self.hover.setWordWrap(True)
-        self.strip = ThumbnailStrip(self.previews)
-        scroll = QScrollArea()
-        scroll.setWidget(self.strip)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedHeight(THUMB_SIZE + 48)
-        scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addLayout(body, 1)
-        layout.addWidget(self.depth_row)
-        layout.addWidget(self.stats)
-        layout.addWidget(self.hover)
-        layout.addWidget(scroll)
-
-        self.colormap.currentIndexChanged.connect(self._colormap_changed)
-        self.per_channel.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
-        self.show_ort.toggled.connect(lambda _on: self._draw_layer(keep_range=True))
-        self.depth.valueChanged.connect(lambda _v: self._draw_layer(keep_range=True))
-        self.strip.chosen.connect(self.layerChosen)
-        self.fit.currentIndexChanged.connect(lambda _i: self.fitChosen.emit(self.fit.currentData()))
+        return self.depth_row
 
     # ---- what the window calls ------------------------------------------------------------------
     def show_result(self, result: RunResult) -> None:
@@ -283,10 +362,10 @@ class FeatureMapView(QWidget):
         self.result = result
         if self._ort is not None and not self._ort_matches(result):
             self._drop_ort_outputs()
-        self._draw_input()
         self.strip.show_layers(result, self._lut)
         self.strip.mark(self.layer_index)
         self._draw_layer(keep_range=True)
+        self._draw_input()
         self.drawn.emit()
 
     def show_failure(self, message: str) -> None:
@@ -306,11 +385,18 @@ class FeatureMapView(QWidget):
             # A newer edit is being computed: its result will find these outputs stale.
             return
         self.show_ort.show()
+        self._arrange_header()
         self._draw_layer(keep_range=True)
 
     def showing_ort(self) -> bool:
         """Whether the drawn maps are onnxruntime's rather than the engine's."""
         return self._ort is not None and self.show_ort.isChecked()
+
+    def set_class_labels(self, labels: Sequence[str]) -> None:
+        """Names of the classes of the network's vector outputs, by index ("class 281" for an
+        index without one); the top classes shown follow at once."""
+        self.class_labels = tuple(labels)
+        self._draw_layer(keep_range=True)
 
     def _ort_matches(self, result: RunResult) -> bool:
         assert self._ort is not None
@@ -324,6 +410,7 @@ class FeatureMapView(QWidget):
         self.show_ort.setChecked(False)
         self.show_ort.blockSignals(False)
         self.show_ort.hide()
+        self._arrange_header()
 
     def select_layer(self, index: int | None) -> None:
         """Show layer `index` (or nothing) from the result already held; never recomputes.
@@ -333,6 +420,7 @@ class FeatureMapView(QWidget):
         self.layer_index = index
         self.strip.mark(index)
         self._draw_layer(keep_range=False)
+        self._follow_slice()
 
     def choose_channel_at(self, scene_pos: QPointF) -> int | None:
         """Enlarge the channel whose tile is under scene_pos (a point of the maps' scene) in the
@@ -355,12 +443,62 @@ class FeatureMapView(QWidget):
         background = pg.getConfigOption("background")
         for widget in (self.input_widget, self.maps_widget, self.bars):
             widget.setBackground(background)
-        for axis in ("left", "bottom"):
-            self.bars.getAxis(axis).setPen(pg.getConfigOption("foreground"))
-            self.bars.getAxis(axis).setTextPen(pg.getConfigOption("foreground"))
+        for plot in (self.bars.getPlotItem(), self.map_plot):
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setPen(pg.getConfigOption("foreground"))
+                plot.getAxis(axis).setTextPen(pg.getConfigOption("foreground"))
+        pen = self.hover_box.pen()
+        pen.setColor(QColor(colors().accent))
+        self.hover_box.setPen(pen)
         self._colormap_changed()
 
+    # ---- layout ---------------------------------------------------------------------------------
+    def _set_title(self, text: str) -> None:
+        self.title.setText(text)
+        self._arrange_header()
+
+    def _arrange_header(self) -> None:
+        """The controls beside the title when both fit the view's width, else below it."""
+        needed = (self.title.fontMetrics().horizontalAdvance(self.title.text())
+                  + self.header.spacing() + self.controls.sizeHint().width() + 8)
+        direction = (QBoxLayout.Direction.LeftToRight if needed <= self.width()
+                     else QBoxLayout.Direction.TopToBottom)
+        if self.header.direction() != direction:
+            self.header.setDirection(direction)
+
+    def _fit_input_height(self) -> None:
+        """The input's box as tall as its picture at the box's width (a signal's strip between a
+        quarter and twice the width), so the picture sits under its caption, not mid-air."""
+        image = self.input_item.image
+        if image is None:
+            return
+        height, width = image.shape[:2]
+        ratio = height / width
+        if not self.input_box.state["aspectLocked"]:
+            ratio = min(max(ratio, 0.25), 2.0)
+        self.input_widget.setMaximumHeight(max(24, round(self.input_widget.width() * ratio)))
+        self.input_box.autoRange(padding=0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange_header()
+        self._fit_input_height()
+        # The best grid depends on the panel's shape: re-tile (cheap, no recompute).
+        if self.mosaic is not None:
+            self._draw_layer(keep_range=False)
+
     # ---- drawing --------------------------------------------------------------------------------
+    def _input_depth(self) -> int | None:
+        """The input slice matching the shown slice of the selected layer's 3D output (scaled
+        by the two depths), or None (the preview's middle slice)."""
+        result, index = self.result, self.layer_index
+        if (result is None or result.input.ndim != 5 or index is None
+                or index >= len(result.outputs) or result.outputs[index] is None
+                or result.outputs[index].ndim != 5):
+            return None
+        count, inputs = result.outputs[index].shape[2], result.input.shape[2]
+        return clamp_depth(clamp_depth(self.depth.value(), count) * inputs // count, inputs)
+
     def _draw_input(self) -> None:
         """The input, or in its place the enlarged channel while one is chosen."""
         assert self.result is not None
@@ -369,19 +507,24 @@ class FeatureMapView(QWidget):
             self._draw_channel(enlarged)
             return
         sample = self.result.input[0]
-        if sample.ndim == 3 and sample.shape[0] == 3:
+        preview = self.previews.input_preview(self.result.input, self._input_depth())
+        self.input_preview = preview
+        if preview.rgb:
             # A colour image is shown in its colours (levels fixed to the data's own range).
-            rgb = np.ascontiguousarray(np.moveaxis(normalise(sample, shared=True), 0, -1))
             self.input_item.setLookupTable(None)
-            self.input_item.setImage(rgb, levels=(0, 1), autoLevels=False)
+            self.input_item.setImage(preview.image, levels=(0, 1), autoLevels=False)
         else:
             self.input_item.setLookupTable(self._lut)
-            self.input_item.setImage(np.ascontiguousarray(thumbnail(sample)), levels=LEVELS,
-                                     autoLevels=False)
-        self.input_box.setAspectLocked(sample.ndim != 2)  # a signal's C x L strip fills the box
-        self.input_box.autoRange(padding=0)
-        shape = "×".join(map(str, sample.shape))
+            self.input_item.setImage(preview.image, levels=LEVELS, autoLevels=False)
+        self.input_box.setAspectLocked(sample.ndim != 2)  # a signal's C x L strip: its own box
+        if sample.ndim == 2:
+            shape = f"{sample.shape[0]} channels × {sample.shape[1]} positions"
+        else:
+            shape = "×".join(map(str, sample.shape))
+        if preview.depth is not None:
+            shape += f" · depth {preview.depth}"
         self.input_caption.setText(f"Input: {self.input_name}\n{shape}")
+        self._fit_input_height()
         self._draw_field()
 
     def show_field(self, mask: np.ndarray | None) -> None:
@@ -391,16 +534,14 @@ class FeatureMapView(QWidget):
         self._draw_field()
 
     def _draw_field(self) -> None:
-        image, mask = self.input_item.image, self._field
-        if mask is not None and mask.ndim == 1 and image is not None:
-            mask = np.repeat(mask[np.newaxis], image.shape[0], axis=0)  # the signal's strip
-        elif mask is not None and mask.ndim == 3:
-            mask = mask[mask.shape[0] // 2]  # the middle slice, as the thumbnail shows
-        if (mask is None or self.channel is not None or image is None
-                or mask.shape != image.shape[:2]):
+        preview, mask = self.input_preview, self._field
+        pooled = None
+        if mask is not None and preview is not None and self.channel is None:
+            pooled = pool_mask(mask, preview)
+        if pooled is None:
             self.field_item.hide()
             return
-        self.field_item.setImage(field_overlay(mask))
+        self.field_item.setImage(field_overlay(pooled))
         self.field_item.show()
 
     def _enlarged_tile(self) -> np.ndarray | None:
@@ -420,16 +561,45 @@ class FeatureMapView(QWidget):
         self.input_item.setLookupTable(self._lut)
         self.input_item.setImage(np.ascontiguousarray(image), levels=LEVELS, autoLevels=False)
         self.input_box.setAspectLocked(image.shape[0] > 1)  # a signal's 1 x L row fills the box
-        self.input_box.autoRange(padding=0)
         shape = "×".join(map(str, image.shape))
         self.input_caption.setText(f"channel {self.channel} (click it again for the input)\n"
                                    f"{shape}")
+        self._fit_input_height()
 
     def _back_to_input(self) -> None:
         if self.channel is not None:
             self.channel = None
             if self.result is not None:
                 self._draw_input()
+
+    def _depth_changed(self) -> None:
+        self._draw_layer(keep_range=True)
+        self._follow_slice()
+
+    def _follow_slice(self) -> None:
+        """Redraw a volume input at the slice matching the layer's (see _input_depth)."""
+        if (self.result is not None and self.result.input.ndim == 5 and self.channel is None
+                and self.input_preview is not None
+                and self.input_preview.depth != self._input_depth_or_middle()):
+            self._draw_input()
+
+    def _input_depth_or_middle(self) -> int:
+        assert self.result is not None
+        depth = self._input_depth()
+        return self.result.input.shape[2] // 2 if depth is None else depth
+
+    def _sync_depth(self, count: int) -> None:
+        """Give the slider a 3D output's `count` slices: the middle one for the first volume
+        shown, and the same relative depth when a layer of another depth is selected."""
+        if self._depth_count == count:
+            return
+        value = (count // 2 if self._depth_count is None
+                 else self.depth.value() * count // self._depth_count)
+        self._depth_count = count
+        self.depth.blockSignals(True)
+        self.depth.setRange(0, count - 1)
+        self.depth.setValue(clamp_depth(value, count))
+        self.depth.blockSignals(False)
 
     def _draw_layer(self, keep_range: bool) -> None:
         result, index = self.result, self.layer_index
@@ -442,11 +612,13 @@ class FeatureMapView(QWidget):
             return
         layer = result.stack.layers[index]
         ort = self._ort if self.showing_ort() else None
+        output = ort[2][index] if ort is not None else result.outputs[index]
+        if output is not None and output.ndim == 5:
+            self._sync_depth(output.shape[2])
         request = MosaicRequest(index, not self.per_channel.isChecked(), self.depth.value(),
                                 self.map_aspect())
         if ort is None:
             self.previews.expect(request)  # the worker prepares this for the next result
-        output = ort[2][index] if ort is not None else result.outputs[index]
         if output is None:
             error = result.error
             if error is not None and (error.layer_index is None or error.layer_index <= index):
@@ -454,26 +626,24 @@ class FeatureMapView(QWidget):
             else:
                 text = f"{layer.name} was not computed: an earlier layer failed."
             self._show_message(text, error=True)
-            self.title.setText(layer.name)
+            self._set_title(layer.name)
             self.stats.setText("Earlier layers' maps stay available in the strip below.")
             return
         sample = output[0]
-        self.title.setText(f"{layer.name} · {layer.spec.type_name} · "
-                           f"{'×'.join(map(str, sample.shape))}")
+        self._set_title(f"{layer.name} · {layer.spec.type_name} · "
+                        f"{'×'.join(map(str, sample.shape))}")
         if ort is not None:
             timing = f"onnxruntime ({ort[3]})"
         else:
             timing = ("reused from the previous run" if index < result.reused
                       else f"{result.seconds[index] * 1e3:.1f} ms")
         self.stats.setText(f"{self.previews.stats(output).text()} · {timing}")
-        self.depth_row.setVisible(sample.ndim == 4)
-        if sample.ndim == 1:
-            self._draw_bars(sample)
+        vector = vector_values(sample) is not None
+        self.depth_row.setVisible(sample.ndim == 4 and not vector)
+        if vector:
+            self._draw_vector(output, index in result.stack.output_indices)
             return
         if sample.ndim == 4:
-            self.depth.blockSignals(True)
-            self.depth.setRange(0, sample.shape[1] - 1)
-            self.depth.blockSignals(False)
             self.depth_label.setText(f"Depth {self.depth.value()} / {sample.shape[1] - 1}")
         self._draw_mosaic(request, output, keep_range)
 
@@ -484,15 +654,43 @@ class FeatureMapView(QWidget):
         resized = self.mosaic is None or self.mosaic.image.shape != mosaic.image.shape
         self.mosaic = mosaic
         self._maps = layer_maps(sample, self.depth.value())
+        grid = mosaic.grid
         # Indices, not values: the same pixels, without pyqtgraph's pass over the image here.
         self.map_item.setImage(mosaic.indices, levels=(0, LUT_SIZE - 1), autoLevels=False)
+        signal = sample.ndim == 2
+        if signal:
+            # Channel and position axes, in the output's own units however it was averaged.
+            self.map_item.setRect(QRectF(0, 0, grid.tile_w * grid.step[1], grid.rows))
+        else:
+            self.map_item.resetTransform()
+        for axis in ("left", "bottom"):
+            self.map_plot.showAxis(axis, signal)
         # Heat maps of signals are far wider than tall: let them fill the panel.
-        self.map_box.setAspectLocked(sample.ndim != 2)
-        self._label_tiles(mosaic.grid)
+        self.map_box.setAspectLocked(not signal)
+        self.hover_box.hide()
         self.pages.setCurrentWidget(self.maps_widget)
+        self._note_reduction(sample, grid)
         if self.channel is not None:
             self._draw_input()  # the enlarged channel follows the new values, depth and contrast
         if resized or not keep_range:
+            self._show_whole_map()
+        self._update_labels()
+
+    def _note_reduction(self, sample: np.ndarray, grid: TileGrid) -> None:
+        """Say in the stats line when the mosaic is averaged or shows fewer channels."""
+        notes = []
+        if grid.step != (1, 1):
+            notes.append(f"drawn as means of {grid.step[0]}×{grid.step[1]} blocks"
+                         if sample.ndim != 2 else f"drawn as means of {grid.step[1]} positions")
+        if grid.channels < sample.shape[0]:
+            notes.append(f"first {grid.channels:,} of {sample.shape[0]:,} channels")
+        if notes:
+            self.stats.setText(f"{self.stats.text()} · {', '.join(notes)}")
+
+    def _show_whole_map(self) -> None:
+        if self.pages.currentWidget() is self.vector_page:
+            self.bars.autoRange()
+        else:
             self.map_box.autoRange(padding=0.01)
 
     def map_aspect(self) -> float:
@@ -500,41 +698,85 @@ class FeatureMapView(QWidget):
         size = self.pages.size()
         return size.width() / size.height() if size.height() > 50 and size.width() > 50 else 1.0
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        # The best grid depends on the panel's shape: re-tile (cheap, no recompute).
-        if self.mosaic is not None:
-            self._draw_layer(keep_range=False)
+    def visible_labels(self) -> dict[int, pg.TextItem]:
+        """The channel badges now shown, by channel."""
+        return {int(label.textItem.toPlainText()): label for label in self._labels
+                if label.isVisible()}
 
-    def _label_tiles(self, grid: TileGrid) -> None:
-        """Channel numbers on the tiles. Label k always reads "k", so the labels made once are
-        kept and only moved, the ones past the channel count hidden: making and removing text
-        items is most of a redraw's cost when an edit changes the channel count."""
-        if grid == self._labelled:
-            return
-        self._labelled = grid
-        shown = 0 if grid.tile_h == 1 or grid.channels > MAX_LABELS else grid.channels
+    def _update_labels(self) -> None:
+        """Channel badges on the tiles in sight that are drawn at least LABEL_MIN_TILE screen
+        pixels a side (on smaller ones a badge would hide much of the map: hover names them).
+        Badge k always reads "k", so the badges are made once, then only moved and shown."""
+        shown: list[int] = []
+        grid = self.mosaic.grid if self.mosaic is not None else None
+        if (grid is not None and grid.gap > 0 and self.pages.currentWidget() is self.maps_widget
+                and self.map_box.width() > 0):
+            pixel_w, pixel_h = self.map_box.viewPixelSize()
+            if min(grid.tile_w / pixel_w, grid.tile_h / pixel_h) >= LABEL_MIN_TILE:
+                shown = self._tiles_in_sight(grid)
         font = QFont()
         font.setPointSize(7)
-        for k in range(len(self._labels), shown):
-            label = pg.TextItem(str(k), color=(255, 255, 255), fill=(0, 0, 0, 150),
-                                anchor=(0, 0))
+        while len(self._labels) < len(shown):
+            label = pg.TextItem("", color=(255, 255, 255), fill=(0, 0, 0, 120), anchor=(0, 0))
             label.setFont(font)
-            self.map_box.addItem(label)
+            self.map_box.addItem(label, ignoreBounds=True)
             self._labels.append(label)
-        for k, label in enumerate(self._labels):
-            label.setVisible(k < shown)
-            if k < shown:
-                y, x = grid.origin(k)
-                label.setPos(x, y)
+        for label, channel in zip(self._labels, shown):
+            if label.textItem.toPlainText() != str(channel):
+                label.setText(str(channel))
+            y, x = grid.origin(channel)  # type: ignore[union-attr]
+            label.setPos(x, y)
+            label.show()
+        for label in self._labels[len(shown):]:
+            label.hide()
 
-    def _draw_bars(self, values: np.ndarray) -> None:
+    def _tiles_in_sight(self, grid: TileGrid) -> list[int]:
+        """The channels whose tiles the view shows, or none past MAX_LABELS of them."""
+        (left, right), (top, bottom) = self.map_box.viewRange()
+        size_y, size_x = grid.tile_h + grid.gap, grid.tile_w + grid.gap
+        rows = range(max(0, int(top // size_y)), min(grid.rows, int(bottom // size_y) + 1))
+        cols = range(max(0, int(left // size_x)), min(grid.cols, int(right // size_x) + 1))
+        if len(rows) * len(cols) > MAX_LABELS:
+            return []
+        return [r * grid.cols + c for r in rows for c in cols if r * grid.cols + c < grid.channels]
+
+    def _draw_vector(self, output: np.ndarray, is_output: bool) -> None:
+        """Bars of a vector (binned when long), and its top classes when it is a network
+        output: the scores a classifier ends in."""
         self.mosaic = None
         self._maps = None
         self._back_to_input()
-        self.bar_item.setOpts(x=np.arange(values.size), height=values, width=0.8)
+        heights, width = self.previews.bars(output)
+        starts = np.arange(heights.shape[0]) * width
+        self.bar_item.setOpts(x=starts + (width - 1) / 2, height=heights, width=0.8 * width)
+        self.bars.setLabel("bottom", "class" if is_output else "unit")
+        # A few bars get a tick each (no "0.5 class"); more get pyqtgraph's own spacing.
+        few = heights.shape[0] <= 20 and width == 1
+        self.bars.getAxis("bottom").setTicks(
+            [[(i, str(i)) for i in range(heights.shape[0])]] if few else None)
+        self.top_panel.setVisible(is_output)
+        if is_output:
+            self._fill_top_table(self.previews.classes(output))
+        self.pages.setCurrentWidget(self.vector_page)
         self.bars.autoRange()
-        self.pages.setCurrentWidget(self.bars)
+
+    def _fill_top_table(self, classes: list[tuple[int, float]]) -> None:
+        self.top_caption.setText(f"Top {len(classes)}")
+        self.top_table.setRowCount(len(classes))
+        for row, (index, score) in enumerate(classes):
+            name = (self.class_labels[index] if index < len(self.class_labels)
+                    else f"class {index}")
+            for col, text in enumerate((name, f"{score:.4g}")):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.top_table.setItem(row, col, item)
+        self.top_table.resizeRowsToContents()
+        rows = sum(self.top_table.rowHeight(row) for row in range(len(classes)))
+        # As tall as its rows, but it gives way (and scrolls) in a short window.
+        self.top_table.setMaximumHeight(rows + self.top_table.horizontalHeader().sizeHint().height()
+                                        + 2 * self.top_table.frameWidth())
 
     def _show_message(self, text: str, error: bool = False) -> None:
         self._back_to_input()
@@ -574,7 +816,7 @@ class FeatureMapView(QWidget):
             return None
         channel, y, x = hit
         if output.ndim == 5:  # the slice shown, clamped as gui.mosaic.layer_maps clamps it
-            return channel, (min(max(self.depth.value(), 0), output.shape[2] - 1), y, x)
+            return channel, (clamp_depth(self.depth.value(), output.shape[2]), y, x)
         return channel, ((x,) if output.ndim == 3 else (y, x))
 
     def _hover(self, scene_pos: QPointF) -> None:
@@ -583,9 +825,14 @@ class FeatureMapView(QWidget):
         point = self.map_item.mapFromScene(scene_pos)
         hit = self.mosaic.grid.locate(math.floor(point.y()), math.floor(point.x()))
         if hit is None:
-            self.hover.setText("Hover over a map to read a value.")
+            self.hover.setText(HOVER_HINT)
+            self.hover_box.hide()
             return
         channel, y, x = hit
         value = float(self._maps[channel, y, x])
         where = f"x {x}" if self._maps.shape[1] == 1 else f"y {y}, x {x}"
         self.hover.setText(f"channel {channel} · {where} · value {value:.4g}")
+        grid = self.mosaic.grid
+        top, left = grid.origin(channel)
+        self.hover_box.setRect(QRectF(left, top, grid.tile_w, grid.tile_h))
+        self.hover_box.show()

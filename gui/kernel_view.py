@@ -235,6 +235,13 @@ class KernelView(QWidget):
         self.mosaic = kernel_mosaic(planes, self.summed.isChecked(), self.per_filter.isChecked(),
                                     self._aspect())
         self.map_item.setImage(self.mosaic.image, levels=LEVELS, autoLevels=False)
+        grid = self.mosaic.grid
+        shown = grid.channels if self.summed.isChecked() else grid.rows * grid.cols
+        wanted = planes.shape[0] * (1 if self.summed.isChecked() else planes.shape[1])
+        if grid.step != (1, 1) or shown < wanted:  # a tensor past the preview budget
+            self.title.setText(f"{self.title.text()} · drawn as means of "
+                               f"{grid.step[0]}×{grid.step[1]} blocks, {shown:,} of "
+                               f"{wanted:,} kernels")
         self.map_box.autoRange(padding=0.02)
         self._fill_stats(filters)
         edges, counts = histogram(weight.ravel())

@@ -8,7 +8,8 @@ entry goes when its array does), so the view only looks them up. After each run 
 `prepare(result)`: the thumbnails of every layer, and the stats and mosaic (with its lookup-table
 indices) of the layer the view last drew, with the settings it drew it with (`MosaicRequest`),
 which is what the view asks for next unless the person changed the view meanwhile. Anything else
-is made on first request.
+is made on first request. Every preview is bounded in size and in the memory it takes to make,
+whatever the output's size (see gui.mosaic).
 
 Thread-safety: the table of entries is guarded by one lock; the previews are made outside it and
 stored with one attribute assignment, so at worst two threads make the same preview once each.
@@ -23,7 +24,11 @@ from typing import Any
 import numpy as np
 
 from engine.executor import RunResult
-from gui.mosaic import LayerStats, Mosaic, layer_mosaic, layer_stats, thumbnail
+from gui.mosaic import (THUMBNAIL_SIDE, TOP_CLASSES, InputPreview, LayerStats, Mosaic,
+                        binned_extremes, input_preview, layer_mosaic, layer_stats, thumbnail,
+                        top_classes, vector_values)
+
+MAX_BARS = 512  # a vector with more values is drawn as this many bins of them
 
 
 @dataclass(frozen=True)
@@ -40,20 +45,19 @@ class _Entry:
     output: weakref.ref[np.ndarray]
     thumbnail: np.ndarray | None = None
     stats: LayerStats | None = None
+    bars: tuple[np.ndarray, int] | None = None
+    classes: list[tuple[int, float]] | None = None
+    input: tuple[int | None, InputPreview] | None = None  # (depth asked for, preview)
     # Only the newest mosaic of an output is kept: one per output at most, about its size.
     mosaic: tuple[tuple[Any, ...], Mosaic | None] | None = None
 
 
-# The longest side of a strip thumbnail, in pixels: twice the strip's icons (the view derives
-# its icon size from this), which keeps them sharp on a high-density screen.
-THUMBNAIL_SIDE = 104
-
-
 class PreviewCache:
-    """Thumbnails, stats and mosaics of sample 0 of layer outputs, per output array."""
+    """Thumbnails, stats, mosaics and bars of sample 0 of layer outputs, and the preview of
+    sample 0 of the input, per array."""
 
     def __init__(self, thumbnail_side: int = THUMBNAIL_SIDE) -> None:
-        """thumbnail_side: the longest side of a thumbnail, in pixels."""
+        """thumbnail_side: the side of every (square) thumbnail, in pixels."""
         self.thumbnail_side = thumbnail_side
         # Re-entrant: an array dying during an allocation under the lock calls _forget.
         self._lock = threading.RLock()
@@ -61,7 +65,7 @@ class PreviewCache:
         self._expected: MosaicRequest | None = None
 
     def thumbnail(self, output: np.ndarray) -> np.ndarray:
-        """gui.mosaic.thumbnail of output[0], at most thumbnail_side pixels a side."""
+        """gui.mosaic.thumbnail of output[0], thumbnail_side pixels a side."""
         entry = self._entry(output)
         if entry.thumbnail is None:
             entry.thumbnail = thumbnail(output[0], self.thumbnail_side)
@@ -73,6 +77,32 @@ class PreviewCache:
         if entry.stats is None:
             entry.stats = layer_stats(output[0])
         return entry.stats
+
+    def input_preview(self, x: np.ndarray, depth: int | None = None) -> InputPreview:
+        """gui.mosaic.input_preview of the input x[0] at `depth` (the newest depth kept)."""
+        entry = self._entry(x)
+        if entry.input is None or entry.input[0] != depth:
+            entry.input = (depth, input_preview(x[0], depth))
+        return entry.input[1]
+
+    def bars(self, output: np.ndarray) -> tuple[np.ndarray, int]:
+        """(heights, width) of the bar chart of output[0], a vector (gui.mosaic.vector_values):
+        gui.mosaic.binned_extremes in at most MAX_BARS bins of `width` values."""
+        entry = self._entry(output)
+        if entry.bars is None:
+            values = vector_values(output[0])
+            assert values is not None, "bars are drawn for vectors only"
+            entry.bars = binned_extremes(values, MAX_BARS)
+        return entry.bars
+
+    def classes(self, output: np.ndarray) -> list[tuple[int, float]]:
+        """gui.mosaic.top_classes of output[0], a vector: its TOP_CLASSES largest values."""
+        entry = self._entry(output)
+        if entry.classes is None:
+            values = vector_values(output[0])
+            assert values is not None, "classes are ranked for vectors only"
+            entry.classes = top_classes(values, TOP_CLASSES)
+        return entry.classes
 
     def mosaic(self, output: np.ndarray, shared: bool, depth: int, aspect: float) -> Mosaic | None:
         """gui.mosaic.layer_mosaic of output[0] with these settings (None for flat outputs)."""
@@ -92,7 +122,10 @@ class PreviewCache:
 
     def prepare(self, result: RunResult) -> None:
         """Make what the view will ask of result: every layer's thumbnail, and the stats and
-        mosaic of the layer it shows. For the compute worker's thread, before it sends result."""
+        mosaic (or bars and top classes, for a vector) of the layer it shows, and the input's
+        preview (a volume's at its middle slice). For the compute worker's thread, before it
+        sends result."""
+        self.input_preview(result.input)
         for output in result.outputs:
             if output is not None:
                 self.thumbnail(output)
@@ -101,11 +134,16 @@ class PreviewCache:
         if request is None or request.layer >= len(result.outputs):
             return
         output = result.outputs[request.layer]
-        if output is not None:
-            self.stats(output)
-            mosaic = self.mosaic(output, request.shared, request.depth, request.aspect)
-            if mosaic is not None:
-                _ = mosaic.indices  # what the view hands pyqtgraph
+        if output is None:
+            return
+        self.stats(output)
+        if vector_values(output[0]) is not None:  # drawn as bars, ranked as classes
+            self.bars(output)
+            self.classes(output)
+            return
+        mosaic = self.mosaic(output, request.shared, request.depth, request.aspect)
+        if mosaic is not None:
+            _ = mosaic.indices  # what the view hands pyqtgraph
 
     def __len__(self) -> int:
         """Outputs with an entry (arrays still alive that something was made for)."""

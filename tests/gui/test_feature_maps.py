@@ -60,7 +60,7 @@ def test_selected_layer_is_drawn_as_the_mosaic_of_the_engine_output(qtbot, windo
     np.testing.assert_allclose(drawn(view), expected_image(window, CONV2), atol=1e-6)
     assert view.pages.currentWidget() is view.maps_widget
     assert "min" in view.stats.text() and "zeros" in view.stats.text()
-    assert len(view._labels) == 16
+    assert set(view.visible_labels()) <= set(range(16))  # badges name the layer's channels
 
 
 def test_new_conv_weights_change_the_drawn_map(qtbot, window):
@@ -118,9 +118,15 @@ def test_flat_layers_are_bar_charts(qtbot, window):
     view = window.feature_view
     dense = len(window.document.stack) - 2
     window.stack_view.select(dense)
-    assert view.pages.currentWidget() is view.bars
+    assert view.pages.currentWidget() is view.vector_page
     heights = view.bar_item.opts["height"]
     np.testing.assert_allclose(heights, view.result.outputs[dense][0])
+    assert view.top_panel.isHidden()  # not the network's output: no class ranking
+    pooled = dense - 2  # the global average pool's (32, 1, 1): a vector too
+    window.stack_view.select(pooled)
+    assert view.pages.currentWidget() is view.vector_page
+    np.testing.assert_allclose(view.bar_item.opts["height"],
+                               view.result.outputs[pooled][0, :, 0, 0])
 
 
 def test_hover_reports_channel_position_and_engine_value(qtbot, window):

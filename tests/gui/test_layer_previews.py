@@ -89,3 +89,23 @@ def test_after_an_edit_the_view_draws_previews_the_worker_made(qtbot, window, mo
                             aspect=view.map_aspect())
     np.testing.assert_array_equal(view.map_item.image, view.mosaic.indices)
     np.testing.assert_array_equal(view.mosaic.image, expected.image)
+
+
+def test_for_a_vector_the_worker_prepares_bars_and_top_classes_not_a_mosaic(result, monkeypatch):
+    made = []
+    for name in ("binned_extremes", "top_classes", "layer_mosaic"):
+        original = getattr(gui.layer_previews, name)
+        monkeypatch.setattr(gui.layer_previews, name,
+                            lambda *a, _f=original, _n=name, **k: made.append(_n) or _f(*a, **k))
+    last = len(result.outputs) - 1  # the demo's softmax over 10 classes
+    cache = PreviewCache()
+    cache.expect(MosaicRequest(last, shared=False, depth=0, aspect=1.0))
+    cache.prepare(result)
+    assert made == ["binned_extremes", "top_classes"]
+    scores = result.outputs[last][0]
+    heights, width = cache.bars(result.outputs[last])
+    assert width == 1
+    np.testing.assert_array_equal(heights, scores)
+    order = np.argsort(-scores, kind="stable")[:5]
+    assert cache.classes(result.outputs[last]) == [(int(i), float(scores[i])) for i in order]
+    assert len(made) == 2  # the view's requests were made already

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QImage
 
-from gui.feature_map_view import lookup_table
+from gui.feature_map_view import colour_image, lookup_table
 from gui.mosaic import GAP_VALUE, LEVELS, LUT_SIZE, lut_indices, tile
 
 
@@ -39,3 +39,11 @@ def test_indices_draw_the_pixels_of_the_values(qtbot):
                                       rendered(floats, LEVELS, lut))
     assert (lut_indices(mosaic.image)[mosaic.image == GAP_VALUE] == 0).all()  # the background
     assert mosaic.indices is mosaic.indices  # made once
+
+
+def test_thumbnail_backgrounds_take_the_tables_background_entry(qtbot):
+    lut = lookup_table("viridis", QColor("black"))
+    image = np.array([[GAP_VALUE, 0.0, 1.0]], np.float32)
+    qimage = colour_image(image, lut).convertToFormat(QImage.Format.Format_RGB888)
+    pixels = np.frombuffer(qimage.constBits(), np.uint8)[:9].reshape(3, 3)
+    np.testing.assert_array_equal(pixels, lut[[0, 1, LUT_SIZE - 1]])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from engine.executor import run
-from gui.mosaic import (GAP_VALUE, TileGrid, grid_for, heat_map, layer_maps, layer_mosaic,
-                        layer_stats, shrink, thumbnail, tile)
+from gui.mosaic import (GAP_VALUE, THUMBNAIL_SIDE, TileGrid, grid_for, heat_map, input_preview,
+                        layer_maps, layer_mosaic, layer_stats, pool, thumbnail, tile)
 from gui.sample_inputs import load_sample
 from models.presets import demo
 
@@ -104,29 +104,86 @@ def test_constant_and_nonfinite_channels_stay_drawable():
     assert np.isfinite(image).all() and image.max() <= 1 and image.min() >= GAP_VALUE
 
 
-@pytest.mark.parametrize("shape", [(10,), (3, 40), (4, 8, 8), (2, 5, 6, 7)])
-def test_thumbnail_is_a_2d_image_in_unit_range(shape):
+@pytest.mark.parametrize("shape", [(10,), (3, 40), (4, 8, 8), (2, 5, 6, 7), (32, 1, 1),
+                                   (128, 1), (1, 16000), (8, 224, 224), (3, 7, 300)])
+def test_every_thumbnail_is_one_square_size_in_unit_range_or_background(shape):
     image = thumbnail(np.random.default_rng(4).standard_normal(shape).astype(np.float32))
-    assert image.ndim == 2 and image.min() >= 0 and image.max() <= 1
+    assert image.shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+    drawn = image[image != GAP_VALUE]
+    assert drawn.size and drawn.min() >= 0 and drawn.max() <= 1
 
 
 def test_tile_grid_shape_counts_gaps_between_tiles_only():
     assert TileGrid(5, 4, 6, 2, 3, 1).shape == (9, 20)
 
 
-
-def test_a_shrunk_thumbnail_averages_blocks_and_keeps_the_aspect():
+def test_pool_averages_whole_blocks_and_leaves_the_rest_out():
     values = np.arange(12 * 300, dtype=np.float32).reshape(12, 300)
-    small = shrink(values, 100)
-    assert small.shape == (4, 100)  # a factor of 3 both ways
+    small = pool(values, 3, 3)
+    assert small.shape == (4, 100)
     np.testing.assert_allclose(small[1, 2], values[3:6, 6:9].mean())
-    assert shrink(values, 300) is values
-    assert shrink(np.ones((1, 5000), np.float32), 104).shape == (1, 102)  # 1 row stays 1 row
+    assert pool(values, 5, 7).shape == (2, 42)  # 12 // 5 rows, 300 // 7 columns
+    np.testing.assert_array_equal(pool(values, 1, 1), values)
+
+
+def test_a_layer_over_the_budget_is_tiled_as_block_means_and_maps_back_to_the_output():
+    rng = np.random.default_rng(6)
+    maps = rng.standard_normal((3, 40, 60)).astype(np.float32)
+    grid = grid_for(3, 40, 60, budget=1000)
+    assert grid.pixels <= 1000 and grid.step[0] == grid.step[1] > 1
+    mosaic = tile(maps, shared=False, grid=grid)
+    step = grid.step[0]
+    for k in range(3):
+        y, x = grid.origin(k)
+        means = maps[k, :grid.tile_h * step, :grid.tile_w * step].reshape(
+            grid.tile_h, step, grid.tile_w, step).mean(axis=(1, 3))
+        np.testing.assert_allclose(mosaic.image[y:y + grid.tile_h, x:x + grid.tile_w],
+                                   stretched(means), atol=1e-5)
+    y, x = grid.origin(2)
+    assert grid.locate(y + 2, x + 3) == (2, 2 * step, 3 * step)  # output pixels, not mosaic
+
+
+def test_a_long_signal_is_averaged_along_positions_only():
+    signals = np.random.default_rng(7).standard_normal((4, 1000)).astype(np.float32)
+    mosaic = heat_map(signals, shared=False, budget=400)
+    assert mosaic.image.shape == (4, 100) and mosaic.grid.step == (1, 10)
+    np.testing.assert_allclose(mosaic.image[2], stretched(signals[2].reshape(100, 10).mean(1)),
+                               atol=1e-5)
+    assert mosaic.grid.locate(2, 7) == (2, 0, 70)
+
+
+def test_thumbnails_show_each_kind_as_its_own_picture():
     rng = np.random.default_rng(5)
-    maps = rng.standard_normal((8, 224, 224)).astype(np.float32)
-    image = thumbnail(maps, max_side=104)
-    assert image.shape == (74, 74) and image.min() == 0 and image.max() == 1
-    signal = thumbnail(rng.standard_normal((4, 16000)).astype(np.float32), max_side=104)
-    assert signal.shape == (12, 103)  # 16000 // 154: a strip 8 times as wide as tall
+    side = THUMBNAIL_SIDE
+    maps = rng.standard_normal((4, 8, 8)).astype(np.float32)  # mean over channels, filling
+    image = thumbnail(maps)
+    np.testing.assert_allclose(image[::side // 8, ::side // 8], stretched(maps.mean(axis=0)),
+                               atol=1e-5)
+    wide = thumbnail(rng.standard_normal((2, 10, 40)).astype(np.float32))  # aspect kept
+    assert (wide[:30] == GAP_VALUE).all() and (wide[40:60] != GAP_VALUE).all()
+    signal = rng.standard_normal((3, 40)).astype(np.float32)  # channel x position, stretched
+    strip = thumbnail(signal)
+    rows, cols = np.arange(side) * 3 // side, np.arange(side) * 40 // side
+    np.testing.assert_allclose(strip, stretched(signal)[np.ix_(rows, cols)], atol=1e-5)
+    values = np.array([1.0, 4.0, 2.0, 0.0], np.float32)  # bars from 0, tallest the largest
+    bars = thumbnail(values)
+    heights = [(bars[:, i * side // 4] != GAP_VALUE).sum() for i in range(4)]
+    assert heights[1] == side and heights[0] < heights[2] < heights[1] and heights[3] <= 1
     volume = rng.standard_normal((2, 5, 6, 7)).astype(np.float32)
     np.testing.assert_allclose(thumbnail(volume), thumbnail(volume[:, 2]), atol=1e-6)
+    pooled = rng.standard_normal((16, 1, 1)).astype(np.float32)  # after global pooling: bars
+    np.testing.assert_array_equal(thumbnail(pooled), thumbnail(pooled[:, 0, 0]))
+
+
+def test_the_input_preview_shows_a_volume_slice_and_bounds_its_size():
+    rng = np.random.default_rng(8)
+    volume = rng.standard_normal((3, 6, 10, 12)).astype(np.float32)
+    middle = input_preview(volume)
+    assert middle.depth == 3
+    np.testing.assert_allclose(middle.image, stretched(volume[:, 3].mean(axis=0)), atol=1e-5)
+    assert input_preview(volume, depth=5).depth == 5
+    photo = rng.random((3, 2000, 3000)).astype(np.float32)
+    rgb = input_preview(photo)
+    assert rgb.rgb and rgb.image.shape == (666, 1000, 3) and rgb.step == (3, 3)
+    signal = input_preview(rng.standard_normal((2, 220_000)).astype(np.float32))
+    assert signal.image.shape == (2, 220_000 // 215)
