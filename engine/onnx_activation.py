@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
+from engine.onnx_limits import shown
 from engine.onnx_registry import Imported, Reader, Writer, exports, imports, runtime_inputs
 from models.layers.activation import (ELU, GELU, UNARY_OPS, Clip, HardSigmoid, HardSwish,
                                       LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax,
@@ -152,8 +153,9 @@ def _constant(r: Reader, node: onnx.NodeProto, index: int, what: str) -> np.ndar
     """Input `index` of the node as a float32 array; r.fail when it is computed at run time."""
     value = r.constant(node.input[index])
     if value is None:
-        raise r.fail(node, f"its {what} (input {index}, {node.input[index]!r}) is computed at run "
-                           f"time; ConvScope stores it as a weight, so it must be a constant")
+        raise r.fail(node, f"its {what} (input {index}, {shown(node.input[index])}) is computed "
+                           f"at run time; ConvScope stores it as a weight, so it must be a "
+                           f"constant")
     return np.asarray(value, np.float32)
 
 

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
+from engine.onnx_limits import shown
 from engine.onnx_registry import Imported, Reader, imports, runtime_inputs
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
                            GlobalAvgPool, GlobalMaxPool, LayerSpec, MaxPool, Mul, PointwiseConv,
@@ -116,7 +117,8 @@ def _window(r: Reader, node: onnx.NodeProto, shape: Shape,
     pads = resolve_pads(attrs.get("auto_pad", "NOTSET"), attrs.get("pads"), shape[1:], kernel,
                         strides, dilations)
     if pads is None:
-        raise r.fail(node, f"its auto_pad {attrs.get('auto_pad')!r} is not one ONNX defines")
+        raise r.fail(node, f"its auto_pad {shown(str(attrs.get('auto_pad')))} is not one ONNX "
+                           f"defines")
     return dict(kernel_size=kernel, stride=strides, dilation=dilations, pads=pads)
 
 
@@ -161,7 +163,8 @@ def _import_conv_transpose(r: Reader, node: onnx.NodeProto) -> Imported:
     pads, output_padding = transposed_pads(attrs, shape[1:], kernel, strides, dilations,
                                            output_padding)
     if pads is None:
-        raise r.fail(node, f"its auto_pad {attrs.get('auto_pad')!r} is not one ONNX defines")
+        raise r.fail(node, f"its auto_pad {shown(str(attrs.get('auto_pad')))} is not one ONNX "
+                           f"defines")
     group = int(attrs.get("group", 1))
     spec = ConvTranspose(rank=rank, out_channels=int(w.shape[1]) * group, kernel_size=kernel,
                          stride=strides, padding="explicit", pads=pads,

@@ -12,7 +12,16 @@ installs; maintained by NVIDIA for TensorRT and used by onnxslim and Polygraphy)
 foldable nodes at once in one onnxruntime session and folds Shape nodes from inferred static
 shapes (If/Loop bodies included); onnx's shape inference runs between rounds until nothing
 changes. graphsurgeon never folds Q/DQ nodes (TensorRT wants them), so DequantizeLinear of
-constant weights is computed here. Alternatives measured (2 cores, onnx's light DenseNet-121:
+constant weights is computed here. When one node onnxruntime cannot evaluate stops the
+whole-graph fold, the foldable nodes are evaluated one at a time, in order, in a loop
+(`_fold_node_by_node`), skipping the ones that fail: graphsurgeon's own "basic" partitioning
+calls itself again on a part that failed, without end (a RecursionError thousands of lines
+long).
+
+Then onnx's shape inference runs once more in strict mode on the folded graph: a node that no
+runtime can compute as written (a Conv whose kernel has the wrong rank, a MaxPool without
+kernel_shape, ...) is refused here, naming the node and onnx's reason - the check onnxruntime
+makes before it runs a model. Alternatives measured (2 cores, onnx's light DenseNet-121:
 910 nodes, its weights made by ConstantOfShape, 668 left after folding):
 - onnxslim's `slim()`: 0.82 s with its fusions and eliminations switched off (it still runs
   its symbolic shape inference); switched on, they merge nodes (Conv+BN, Gelu, Pad into Conv),
@@ -33,6 +42,8 @@ weights.
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -40,6 +51,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
+from engine.onnx_limits import excerpt, shown
 from engine.onnx_load import DOMAINS, INLINE_BYTES, Loaded
 from models.errors import FileFormatError
 
@@ -65,6 +77,10 @@ def fold(loaded: Loaded) -> Folded:
     """Fold `loaded` at its input shape (see the module docstring)."""
     model, constants = loaded.model, loaded.weights
     _fix_input(model, loaded.input_name, loaded.input_shape)
+    # Shapes come from onnx's inference, not from what the file declares for its tensors: a
+    # wrong declaration would otherwise stand (the lenient inference keeps it), and a shape onnx
+    # cannot infer is learnt by running the node (engine.onnx_import).
+    del model.graph.value_info[:]
     _bypass_pass_through(model.graph)
     stubs = loaded.stubs | _dequantise_constants(model, constants)
     if _foldable(model.graph, set(constants)):
@@ -74,7 +90,7 @@ def fold(loaded: Loaded) -> Folded:
             if tensor.name not in constants:
                 constants[tensor.name] = numpy_helper.to_array(tensor)
     _drop_dead(model.graph)
-    inferred = _infer(model, loaded.label)
+    inferred = _infer(model, loaded.label, strict=True)
     shapes, types = _shapes(inferred)
     return Folded(model, constants, shapes, types)
 
@@ -186,15 +202,17 @@ def _quiet() -> Iterator[None]:
     import onnxruntime as ort
     from onnxslim.third_party.onnx_graphsurgeon.logger import G_LOGGER
 
-    # onnxruntime's optimiser warns about the small graphs graphsurgeon evaluates; its default
-    # logger has no getter to restore, and errors still show.
-    ort.set_default_logger_severity(3)
+    # onnxruntime's optimiser warns about the small graphs graphsurgeon evaluates, and logs an
+    # error for each node it cannot evaluate, which folding expects and works around: fatal
+    # errors only while folding. Its default logger has no getter; errors show again after.
+    ort.set_default_logger_severity(4)
     severity = G_LOGGER.severity
     G_LOGGER.severity = G_LOGGER.CRITICAL
     try:
         yield
     finally:
         G_LOGGER.severity = severity
+        ort.set_default_logger_severity(3)
 
 
 def _fold_rounds(model: onnx.ModelProto, constants: dict[str, np.ndarray],
@@ -216,11 +234,83 @@ def _fold_rounds(model: onnx.ModelProto, constants: dict[str, np.ndarray],
             graph.toposort().fold_constants(partitioning=None)
             if len(graph.cleanup().nodes) == count:
                 # One node onnxruntime cannot evaluate stops a whole-graph fold: fold by parts.
-                graph.fold_constants(partitioning="basic").cleanup()
+                model = _fold_node_by_node(model, constants)
+                graph = gs.import_onnx(model)
             graph.toposort()
             _stub_constants(gs, graph, constants)
             model = gs.export_onnx(graph)
     return model
+
+
+def _fold_node_by_node(model: onnx.ModelProto,
+                       constants: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """The model (shapes inferred) with each node that may fold evaluated on its own, in order,
+    its results made constants; a node onnxruntime cannot evaluate stays, and so do the nodes
+    that read it. A loop over the nodes: no recursion, whatever the graph's depth."""
+    graph = model.graph
+    values = dict(constants)
+    values.update((t.name, numpy_helper.to_array(t)) for t in graph.initializer)
+    static = {name: shape for name, shape in _shapes(model)[0].items() if None not in shape}
+    keep, made = [], {}
+    for node in graph.node:
+        results = None
+        if node.domain in DOMAINS and node.op_type not in _RANDOM:
+            results = _evaluate(model, node, values, static)
+        if results is None:
+            keep.append(node)
+            continue
+        for name, result in zip(node.output, results):
+            if name:
+                values[name] = made[name] = result
+    if not made:
+        return model
+    del graph.node[:]
+    graph.node.extend(keep)
+    for name, result in made.items():
+        if result.nbytes <= INLINE_BYTES:
+            graph.initializer.append(numpy_helper.from_array(result, name))
+        else:  # large: a typed input, its value kept in constants (as _stub_constants does)
+            constants[name] = result
+            graph.input.append(onnx.helper.make_tensor_value_info(
+                name, onnx.helper.np_dtype_to_tensor_dtype(result.dtype), result.shape))
+    return model
+
+
+def _evaluate(model: onnx.ModelProto, node: onnx.NodeProto, values: dict[str, np.ndarray],
+              static: dict[str, tuple[int, ...]]) -> list[np.ndarray] | None:
+    """The node's results when it reads only known values (or is Shape/Size of a tensor whose
+    shape is static), else None; None too when onnxruntime cannot evaluate it."""
+    import onnxruntime as ort
+
+    names = [name for name in node.input if name]
+    if node.op_type in _SHAPE_OF and names and names[0] not in values:
+        shape = static.get(names[0])
+        if shape is None:
+            return None
+        if node.op_type == "Size":
+            return [np.array(math.prod(shape), np.int64)]
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        # ONNX clamps start and end to the rank, as Python's slices do.
+        return [np.array(shape[attrs.get("start", 0):attrs.get("end", len(shape))], np.int64)]
+    if not names or not all(name in values for name in names):
+        return None
+    inputs = [onnx.helper.make_tensor_value_info(
+        name, onnx.helper.np_dtype_to_tensor_dtype(values[name].dtype), values[name].shape)
+        for name in dict.fromkeys(names)]
+    outputs = [onnx.ValueInfoProto(name=name) for name in node.output if name]
+    single = onnx.helper.make_model(onnx.helper.make_graph([node], "fold", inputs, outputs),
+                                    opset_imports=list(model.opset_import),
+                                    ir_version=model.ir_version)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(single.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        got = session.run(None, {name: values[name] for name in dict.fromkeys(names)})
+    except Exception:  # onnxruntime's own error types: the node simply does not fold
+        return None
+    results = iter(got)
+    return [next(results) if name else np.zeros(0) for name in node.output]
 
 
 def _stub_constants(gs: Any, graph: Any, constants: dict[str, np.ndarray]) -> None:
@@ -252,12 +342,33 @@ def _drop_dead(graph: onnx.GraphProto) -> None:
         graph.node.extend(reversed(keep))
 
 
-def _infer(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+def _infer(model: onnx.ModelProto, label: str, strict: bool = False) -> onnx.ModelProto:
+    """The model with inferred shapes. strict: a node whose own inference fails is refused. Not
+    a fault of the node, and then the lenient inference is kept: an input onnx cannot type (an
+    old operator upstream), or a shape the file declares for a tensor that differs from the
+    inferred one (onnxruntime merges such shapes leniently, and so does the lenient
+    inference)."""
     try:
-        return shape_inference.infer_shapes(model, data_prop=True)
+        return shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
     except Exception as err:  # InferenceError and C++ errors surface as several types
+        message = str(err) or repr(err)
+    found = [m for line in message.splitlines() if (m := _NODE_ERROR.search(line))]
+    faults = [m for m in found if not _NOT_A_FAULT.search(m.group(3))]
+    if strict and found and not faults:
+        return _infer(model, label)
+    if not faults:
         raise FileFormatError(f"{label}: the model is inconsistent: onnx's shape inference "
-                              f"fails ({str(err).splitlines()[0] if str(err) else err!r})") from None
+                              f"fails ({excerpt(message)})")
+    op, node, why = faults[0].groups()
+    raise FileFormatError(f"{label}: {excerpt(op, 60)} node {shown(node)}: "
+                          f"{excerpt(why.strip().rstrip('.'))}; no runtime can compute it as "
+                          f"written: the file is damaged or was written wrongly, export the "
+                          f"model again")
+
+
+_NODE_ERROR = re.compile(r"\(op_type:([^,]*), node name: (.*?)\): (?:\[\w+\] )?(.*)")
+_NOT_A_FAULT = re.compile(r"expected to have type but instead is null|"
+                          r"Inferred shape and existing shape differ")
 
 
 def _shapes(model: onnx.ModelProto) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:

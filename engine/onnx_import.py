@@ -20,7 +20,9 @@ layer1.0, conv1 and the op part Conv. The group is the scope path without the op
 PyTorch's repeated prefixes removed (layer1.0 inside layer1 reads 0), and without the last scope
 when that scope holds this one node only (a module such as conv1 that is one op): so the node
 "/layer1/layer1.0/conv1/Conv" is in group "layer1/0", and "/layer1/layer1.0/Add" too. A name
-without "/" has no group.
+without "/" has no group. A group path keeps at most MAX_GROUP_DEPTH scopes (the network's
+limit on nesting, engine.onnx_limits); the network's other limits, checked when its stack is
+made, are refused naming the file.
 """
 from __future__ import annotations
 
@@ -35,7 +37,9 @@ import engine.onnx_core_rules  # noqa: F401
 import engine.onnx_shape  # noqa: F401
 from engine.onnx_core_rules import dense_from_gemm
 from engine.onnx_fold import Folded, fold
-from engine.onnx_load import DOMAINS, Loaded, Source, listed, load, node_attributes, node_label
+from engine.onnx_limits import MAX_GROUP_DEPTH, excerpt, shown
+from engine.onnx_load import (DOMAINS, Loaded, Source, listed, load, node_attributes, node_shown,
+                              nonfinite_count)
 from engine.onnx_registry import IMPORTERS, Imported
 from engine.onnx_shape import split_parts
 from engine.opaque import opaque_node, prepare, run_opaque
@@ -52,11 +56,17 @@ def import_model(source: Source) -> Stack:
     """The network an ONNX model (a file path, its bytes, or a ModelProto) describes.
 
     The input spec comes from the graph's single runtime input (N, C, *spatial), a symbolic
-    batch read as 1. Raises FileFormatError, naming the file, for what engine.onnx_load refuses
-    and for an opaque node that cannot be kept (several used results, unknown output size).
+    batch read as 1. Raises FileFormatError, naming the file, for what engine.onnx_load and
+    engine.onnx_fold refuse (malformed nodes among them), for an opaque node that cannot be kept
+    (several used results, unknown output size), for weights that are not finite as float32,
+    and for a network past the limits of models.stack; ConfigError for an unreadable
+    CONVSCOPE_MEMORY_BUDGET.
     """
     loaded = load(source)
-    return _Mapper(loaded, fold(loaded)).stack()
+    # Constants computed or converted to float32 may overflow: a layer's weights that do are
+    # refused, naming the node (_Mapper.add), rather than warned about on the way.
+    with np.errstate(over="ignore"):
+        return _Mapper(loaded, fold(loaded)).stack()
 
 
 class _NodeRefusal(FileFormatError):
@@ -90,11 +100,12 @@ class _Reader:
             return tuple(value.shape)
         inferred = self.folded.shapes.get(tensor)
         if inferred is None or None in inferred:
-            raise FileFormatError(f"{self.label}: the size of the tensor {tensor!r} is unknown")
+            raise FileFormatError(f"{self.label}: the size of the tensor {shown(tensor)} is "
+                                  f"unknown")
         return tuple(inferred)  # type: ignore[arg-type]
 
     def fail(self, node: onnx.NodeProto, reason: str) -> FileFormatError:
-        return _NodeRefusal(f"{self.label}: {node.op_type} node {node_label(node)!r}: {reason}",
+        return _NodeRefusal(f"{self.label}: {_op_name(node)} node {node_shown(node)}: {reason}",
                             reason)
 
 
@@ -124,15 +135,20 @@ class _Mapper:
         for value in self.graph.output:
             source = self.producer.get(value.name)
             if source == INPUT or source is None:
-                raise FileFormatError(f"{self.loaded.label}: the graph's output {value.name!r} "
-                                      f"is {'its input unchanged' if source else 'a constant'}"
-                                      f"; there is no layer to show")
+                what = "its input unchanged" if source else "a constant"
+                raise FileFormatError(f"{self.loaded.label}: the graph's output "
+                                      f"{shown(value.name)} is {what}; there is no layer to "
+                                      f"show: export the model with that output computed from "
+                                      f"the input")
             if source not in outputs:
                 outputs.append(source)
         groups = _groups(self.scopes)
         layers = [layer.replace(group=group) for layer, group in zip(self.layers, groups)]
-        return Stack(InputSpec.from_shape(self.loaded.input_shape)).with_layers(
-            layers, tuple(outputs))
+        try:
+            return Stack(InputSpec.from_shape(self.loaded.input_shape)).with_layers(
+                layers, tuple(outputs))
+        except ConfigError as err:  # the network's limits (models.stack), named with the file
+            raise FileFormatError(f"{self.loaded.label}: {err}", field=err.field) from None
 
     # Reading one node --------------------------------------------------------------------
 
@@ -179,7 +195,8 @@ class _Mapper:
         ConfigError otherwise."""
         missing = [t for t in imported.inputs if t not in self.r.shapes]
         if missing:
-            raise ConfigError(f"it reads {missing[0]!r}, which is neither the input nor a layer")
+            raise ConfigError(f"it reads {shown(missing[0])}, which is neither the input nor a "
+                              f"layer")
         info = self.analysed(imported)
         for key, want in info.weight_shapes.items():
             have = imported.weights.get(key)
@@ -213,8 +230,9 @@ class _Mapper:
         runtime = list(dict.fromkeys(n for n in node.input if n and n not in constants))
         if not runtime:
             raise FileFormatError(f"{label}: an operator ({_op_name(node)}) computes a value from "
-                                  f"constants only, which folding could not compute (it may be "
-                                  f"random): {listed([node])}")
+                                  f"constants only, which ConvScope could not compute "
+                                  f"(onnxruntime cannot evaluate it on its own, or it is random): "
+                                  f"{listed([node])}")
         shapes = [self.r.shapes[t][1:] for t in runtime]
         output = node.output[used[0]]
         imported = opaque_node(node, runtime, constants, shapes, self.folded.elem_types,
@@ -227,7 +245,7 @@ class _Mapper:
             spec = imported.spec.replace(output_shape=tuple(full[1:]))
             prepare(spec)
         except Exception as err:  # onnxruntime raises its own exception types
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            first = excerpt(str(err)) or type(err).__name__
             raise FileFormatError(
                 f"{label}: ConvScope has no layer for the operator {_op_name(node)}, and "
                 f"onnxruntime cannot run it either ({first}): {listed([node])}") from None
@@ -250,6 +268,16 @@ class _Mapper:
         self.r.shapes[output] = (self.batch, *info.output_shape)
         inputs = tuple(self.producer[t] for t in imported.inputs)
         weights = {k: _frozen(v) for k, v in imported.weights.items()}
+        for key, values in weights.items():
+            bad = nonfinite_count(values)
+            # Finite in the file (onnx_load refuses the rest), but not as the float32 a layer
+            # holds: a double past 3.4e38, or alpha folded in. Refused alike.
+            if bad:
+                raise FileFormatError(
+                    f"{self.loaded.label}: {_op_name(node)} node {node_shown(node)}: its weight "
+                    f"{key} holds {bad:,} NaN or infinite value{'' if bad == 1 else 's'} as "
+                    f"float32 (beyond 3.4e38, or a scale such as alpha folded into it); "
+                    f"ConvScope opens only finite weights: rescale them and export again")
         self.layers.append(Layer(name, imported.spec, weights, inputs))
         self.scopes.append(_scope(node.name))
 
@@ -269,18 +297,23 @@ def _frozen(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
     if values.dtype == np.float32 and values.flags.c_contiguous:
         values.flags.writeable = False
-    return frozen_array(values)
+    # frozen_array gives a 0-d value (x * 0.5's 0.5) one axis, as np.ascontiguousarray does; the
+    # layer's weight must keep the shape its spec names, or it is not the weight the file holds.
+    return frozen_array(values).reshape(values.shape)
 
 
 def _op_name(node: onnx.NodeProto) -> str:
-    return node.op_type if node.domain in DOMAINS else f"{node.domain}.{node.op_type}"
+    """The operator as messages name it (cut: a file may give it any length)."""
+    name = node.op_type if node.domain in DOMAINS else f"{node.domain}.{node.op_type}"
+    return excerpt(name, 60)
 
 
 def _scope(name: str) -> list[str]:
-    """The name's scopes with PyTorch's repeated prefixes removed (see the module docstring)."""
+    """The name's scopes with PyTorch's repeated prefixes removed (see the module docstring),
+    at most MAX_GROUP_DEPTH + 1 of them (a group path is the scopes but perhaps the last)."""
     if "/" not in name:
         return []
-    parts = [p for p in name.split("/") if p][:-1]
+    parts = [p for p in name.split("/") if p][:-1][:MAX_GROUP_DEPTH + 1]
     out = []
     for i, part in enumerate(parts):
         previous = parts[i - 1] if i else ""
@@ -295,7 +328,7 @@ def _groups(scopes: list[list[str]]) -> list[str]:
     groups = []
     for s in scopes:
         path = s[:-1] if s and counts[tuple(s)] == 1 else s
-        groups.append("/".join(path))
+        groups.append("/".join(path[:MAX_GROUP_DEPTH]))
     return groups
 
 

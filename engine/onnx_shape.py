@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
+from engine.onnx_limits import shown
 from engine.onnx_registry import Imported, Reader, Writer, exports, imports, runtime_inputs
 from models.errors import ConfigError, FileFormatError
 from models.layers.base import LayerInfo
@@ -126,8 +127,8 @@ def _resize_spec(r: Reader, node: onnx.NodeProto, mode: str, ctm: str, nearest: 
         raise r.fail(node, "it resizes the batch or channel axis; ConvScope resizes only the "
                            "spatial axes")
     if mode not in ("nearest", "linear"):
-        raise r.fail(node, f"its mode {mode!r} is not supported (nearest and linear are); "
-                           f"export the model with nearest or (bi/tri)linear resizing")
+        raise r.fail(node, f"its mode {shown(str(mode))} is not supported (nearest and linear "
+                           f"are); export the model with nearest or (bi/tri)linear resizing")
     spec = Resize(mode=mode, coordinate_transformation_mode=ctm, nearest_mode=nearest,
                   scales=tuple(_decimal(s) for s in scales[2:]) if sizes is None else (),
                   sizes=tuple(int(s) for s in sizes[2:]) if sizes is not None else ())
@@ -171,7 +172,7 @@ def _import_resize(r: Reader, node: onnx.NodeProto) -> Imported:
                             None)
     ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
     if ctm not in COORDINATE_MODES:
-        raise r.fail(node, f"its coordinate_transformation_mode {ctm!r} is unknown")
+        raise r.fail(node, f"its coordinate_transformation_mode {shown(str(ctm))} is unknown")
     axes = attrs.get("axes")
     axes = None if axes is None else [a + rank if a < 0 else a for a in axes]
     if ctm == "tf_crop_and_resize":

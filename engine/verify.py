@@ -54,14 +54,24 @@ def random_input(stack: Stack, seed: int = 0) -> np.ndarray:
 
 
 def compare(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    """(largest absolute difference, that over the reference's largest magnitude); inf when the
-    shapes differ or a difference is not a number (NaN or infinity on either side)."""
+    """(largest absolute difference, that over the reference's largest finite magnitude).
+
+    Values that agree count as no difference, non-finite ones included: the same infinity on
+    both sides (a network whose values overflow float32 overflows in both), or NaN on both sides.
+    inf when the shapes differ or where only one side is NaN or infinite, or the two differ in
+    sign of infinity.
+    """
     if reference.shape != other.shape:
         return float("inf"), float("inf")
     reference = reference.astype(np.float64)
-    difference = np.abs(reference - other.astype(np.float64))
-    max_abs = float(np.nan_to_num(difference, nan=np.inf).max(initial=0.0))
-    scale = float(np.abs(reference).max(initial=0.0))
+    other = other.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        difference = np.abs(reference - other)
+    agree = (reference == other) | (np.isnan(reference) & np.isnan(other))
+    difference = np.where(agree, 0.0, np.nan_to_num(difference, nan=np.inf))
+    max_abs = float(difference.max(initial=0.0))
+    finite = np.abs(reference[np.isfinite(reference)])
+    scale = float(finite.max(initial=0.0))
     return max_abs, (max_abs / scale if scale > 0 else max_abs)
 
 

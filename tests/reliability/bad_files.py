@@ -22,6 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from engine.onnx_export import export_model
+from engine.onnx_limits import MAX_NODES
 from models import project
 from models.presets import lenet5
 from tests.reliability.huge_images import write_half_white_png
@@ -190,14 +191,6 @@ def _bad_weights(w: _Writer, doc: dict[str, Any]) -> None:
            _with(doc, _set(("weights", "conv1", "Q"), doc["weights"]["conv1"]["W"])))
     w.data("w-unknown-layer.convscope", "project", ("conv9", "no layer"),
            _with(doc, _set(("weights", "conv9"), doc["weights"]["conv1"])))
-    nan = values.copy()
-    nan[7] = np.nan
-    w.data("w-nan.convscope", "project", ("conv1.W", "nan"),
-           _with(doc, _set((*kernel, "data"), data(nan))))
-    inf = values.copy()
-    inf[0] = -np.inf
-    w.data("w-inf.convscope", "project", ("conv1.W", "infinite"),
-           _with(doc, _set((*kernel, "data"), data(inf))))
 
 
 # ---- ONNX -------------------------------------------------------------------------------------
@@ -279,6 +272,150 @@ def _onnx(w: _Writer) -> None:
     future = copy.deepcopy(model)
     future.opset_import[0].version = 999
     w.data("opset-999.onnx", "onnx", ("opset 999", "update onnx"), future.SerializeToString())
+
+
+def residual_chain(blocks: int, halve: bool = False, bad_constant: bool = False,
+                   shape: tuple[int, ...] = (1, 2, 4, 4)) -> onnx.ModelProto:
+    """x -> `blocks` residual blocks a = a + Relu(a) (then a * 0.5 when halve) -> y.
+    bad_constant: the last Add also reads a constant that onnxruntime cannot compute (a Reshape
+    of 6 values to 4, which onnx's shape inference lets pass), so constant folding must fall
+    back to folding node by node."""
+    nodes, inits, cur = [], [], "x"
+    if halve:
+        inits.append(numpy_helper.from_array(np.array(0.5, np.float32), "half"))
+    for i in range(blocks):
+        nodes.append(helper.make_node("Relu", [cur], [f"r{i}"], name=f"/block{i}/relu"))
+        nodes.append(helper.make_node("Add", [cur, f"r{i}"], [f"s{i}"], name=f"/block{i}/add"))
+        cur = f"s{i}"
+        if halve:
+            nodes.append(helper.make_node("Mul", [cur, "half"], [f"h{i}"], name=f"/block{i}/half"))
+            cur = f"h{i}"
+    if bad_constant:
+        inits += [numpy_helper.from_array(np.ones(6, np.float32), "six"),
+                  numpy_helper.from_array(np.array([4], np.int64), "four")]
+        nodes.append(helper.make_node("Reshape", ["six", "four"], ["c"], name="badreshape"))
+        nodes.append(helper.make_node("Add", [cur, "c"], ["y"], name="last"))
+        cur = "y"
+    graph = helper.make_graph(nodes, "chain", [_float("x", list(shape))],
+                              [_float(cur, list(shape))], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def external_conv(location: str | None, entries: tuple[tuple[str, str], ...] = (),
+                  dims: tuple[int, ...] = (2, 1, 1, 1)) -> bytes:
+    """A 1x1 Conv (1 -> 2 channels, input (1, 1, 4, 4)) whose kernel W is external data at
+    `location` (its entries after it as given: more keys, or a second location)."""
+    tensor = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=list(dims))
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in ((("location", location),) if location is not None else ()) + entries:
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    conv = helper.make_node("Conv", ["x", "W"], ["y"], name="conv")
+    graph = helper.make_graph([conv], "g", [_float("x", [1, 1, 4, 4])],
+                              [_float("y", [1, 2, 4, 4])], [tensor])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]) \
+        .SerializeToString()
+
+
+EXTERNAL_W = np.array([2.0, -3.0], np.float32).reshape(2, 1, 1, 1)
+"""The kernel external_conv's data files hold."""
+
+
+def _hostile_onnx(w: _Writer) -> None:
+    """ONNX files a hostile tester made (issue 17): malformed nodes, graphs past the limits,
+    external data that lies, settings that cannot be saved."""
+    x8 = [_float("x", [1, 1, 8, 8])]
+    scalar = numpy_helper.from_array(np.array(1.0, np.float32), "W")
+    w.data("conv-scalar-kernel.onnx", "onnx", ("conv node 'conv'", "weight tensor (0)",
+                                               "export the model again"),
+           _graph_model([helper.make_node("Conv", ["x", "W"], ["y"], name="conv")], x8,
+                        [scalar], check=False))
+    w.data("conv-scalar-kernel-shape.onnx", "onnx", ("conv node 'conv'", "export the model again"),
+           _graph_model([helper.make_node("Conv", ["x", "W"], ["y"], name="conv",
+                                          kernel_shape=[3, 3])], x8, [scalar], check=False))
+    w.data("maxpool-no-kernel.onnx", "onnx", ("maxpool node 'pool'", "kernel_shape", "requires"),
+           _graph_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool")], x8,
+                        check=False))
+    kernel = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "W")
+    w.data("conv-kernel-shape-floats.onnx", "onnx", ("kernel_shape", "floats", "ints"),
+           _graph_model([helper.make_node("Conv", ["x", "W"], ["y"], name="conv",
+                                          kernel_shape=[3.0, 3.0])], x8, [kernel], check=False))
+    untyped = helper.make_node("Relu", ["x"], ["y"], name="relu")
+    untyped.attribute.add().name = "colour"  # an attribute without a type
+    w.data("attribute-no-type.onnx", "onnx", ("'colour'", "no type"),
+           _graph_model([untyped], x8, check=False))
+    flat = [_float("x", [1, 4])]
+    ones = numpy_helper.from_array(np.ones((4, 3), np.float32), "B")
+    for name, alpha in (("inf", 1e39), ("nan", float("nan"))):  # 1e39 is infinite as float32
+        w.data(f"gemm-alpha-{name}.onnx", "onnx", ("gemm node 'gemm'", "alpha", "nan or infinity"),
+               _graph_model([helper.make_node("Gemm", ["x", "B"], ["y"], name="gemm", alpha=alpha)],
+                            flat, [ones], out_shape=[1, 3], check=False))
+    w.data("leaky-alpha-nan.onnx", "onnx", ("leakyrelu node 'leaky'", "alpha"),
+           _graph_model([helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky",
+                                          alpha=float("nan"))], x8, check=False))
+    big = numpy_helper.from_array(np.full((4, 3), 1e10, np.float32), "B")
+    w.data("gemm-product-overflows.onnx", "onnx", ("gemm node 'gemm'", "weight w", "infinite"),
+           _graph_model([helper.make_node("Gemm", ["x", "B"], ["y"], name="gemm", alpha=1e30)],
+                        flat, [big], out_shape=[1, 3]))
+    double = numpy_helper.from_array(np.full((1, 1, 1, 1), 1e39, np.float64), "c64")
+    w.data("constant-overflows-float32.onnx", "onnx", ("mul node 'scale'", "weight c", "infinite"),
+           _graph_model([helper.make_node("Cast", ["c64"], ["c"], name="cast",
+                                          to=TensorProto.FLOAT),
+                         helper.make_node("Mul", ["x", "c"], ["y"], name="scale")], x8, [double]))
+    relu = helper.make_node("Relu", ["x"], ["y"], name="relu")
+    graph = helper.make_graph([relu], "g", x8, [])
+    w.data("no-outputs.onnx", "onnx", "no outputs",
+           helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+           .SerializeToString())
+    graph = helper.make_graph([relu], "g", x8, [_float("zzz", [1, 1, 8, 8])])
+    w.data("output-unknown.onnx", "onnx", ("'zzz'", "nothing in the file gives"),
+           helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+           .SerializeToString())
+    graph = helper.make_graph([], "g", x8, [_float("x", [1, 1, 8, 8])])
+    w.data("output-is-input.onnx", "onnx", ("'x'", "its input unchanged"),
+           helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+           .SerializeToString())
+    w.data("tensor-written-twice.onnx", "onnx", ("'y'", "written twice", "'relu'", "'sigmoid'"),
+           _graph_model([relu, helper.make_node("Sigmoid", ["x"], ["y"], name="sigmoid")], x8,
+                        check=False))
+    w.data("input-overwritten.onnx", "onnx", ("'x'", "written twice", "the graph's input"),
+           _graph_model([relu, helper.make_node("Relu", ["y"], ["x"], name="again")], x8,
+                        check=False))
+    w.data("residual-300-bad-constant.onnx", "onnx", ("'badreshape'", "constants only"),
+           residual_chain(300, bad_constant=True).SerializeToString())
+    long = "n" * 1_000_000
+    w.data("long-node-name.onnx", "onnx", ("node name", "1,000,000 characters", "1,000"),
+           _graph_model([helper.make_node("Relu", ["x"], ["y"], name=long)], x8))
+    w.data("long-tensor-name.onnx", "onnx", ("tensor name", "1,000,000 characters"),
+           _graph_model([helper.make_node("Add", ["x", long], ["y"], name="add")], x8,
+                        check=False))
+    chain = [helper.make_node("Relu", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"])
+             for i in range(MAX_NODES + 1)]
+    w.data("too-many-nodes.onnx", "onnx", f"more than {MAX_NODES:,} nodes",
+           _graph_model(chain, x8, check=False))
+    _hostile_external(w)
+
+
+def _hostile_external(w: _Writer) -> None:
+    (w.folder / "ext-w.bin").write_bytes(EXTERNAL_W.tobytes())
+    w.data("ext-nul.onnx", "onnx", ("'W'", "nul character"), external_conv("ext-w\x00.bin"))
+    w.data("ext-two-locations.onnx", "onnx", ("'W'", "'location' twice"),
+           external_conv("ext-w.bin", (("location", "../../etc/passwd"),)))
+    (w.folder / "ext-loop.bin").symlink_to("ext-loop.bin")
+    w.data("ext-link-loop.onnx", "onnx", ("'W'", "loop of links"), external_conv("ext-loop.bin"))
+    (w.folder / "ext-folder.bin").mkdir()
+    w.data("ext-not-a-file.onnx", "onnx", ("'W'", "not a regular file"),
+           external_conv("ext-folder.bin"))
+    w.data("ext-offset-text.onnx", "onnx", ("'W'", "offset 'abc'"),
+           external_conv("ext-w.bin", (("offset", "abc"),)))
+    w.data("ext-negative-size.onnx", "onnx", ("'W'", "negative"),
+           external_conv("ext-w.bin", dims=(-2, 1, 1, 1)))
+    w.data("ext-huge-dims.onnx", "onnx", ("'W'", "shorter than"),
+           external_conv("ext-w.bin", dims=(1 << 40, 1 << 40, 1, 1)))
+    with open(w.folder / "ext-sparse.bin", "wb") as sparse:
+        sparse.truncate(8 << 30)  # 8 GiB that take no disk space
+    w.data("ext-sparse-8gib.onnx", "onnx", ("8.6 GB", "memory budget"),
+           external_conv("ext-sparse.bin", dims=(1 << 31, 1, 1, 1)))
 
 
 # ---- inputs -----------------------------------------------------------------------------------
@@ -371,6 +508,7 @@ def write_bad_files(folder: Path) -> list[BadFile]:
     writer = _Writer(folder)
     _projects(writer)
     _onnx(writer)
+    _hostile_onnx(writer)
     _images(writer)
     _arrays(writer)
     return writer.files
