@@ -1,8 +1,9 @@
 """Reading an image too large to decode whole, reduced while it is decoded, in bounded memory.
 
-`read_reduced(path, max_pixels)` returns the image's (bands, H, W) float32 in [0, 1] (as
-engine.input_files reads images), shrunk by a whole factor f so that H * W <= max_pixels, each
-output pixel the mean of an f x f block (the last W % f columns and H % f rows are dropped).
+`read_reduced(image, file, name, max_pixels, image_bands)` returns the image's (bands, H, W)
+float32 in [0, 1] (as engine.input_files reads images), shrunk by a whole factor f so that
+H * W <= max_pixels, each output pixel the mean of an f x f block (the last W % f columns and
+H % f rows are dropped).
 - JPEG: libjpeg scales while decoding (Image.draft, 1/2 to 1/8), then the rest is averaged.
 - PNG (not interlaced; 1 to 8 bits per sample, or 16-bit grey / grey+alpha): the compressed rows
   are inflated as a stream and decoded in bands of rows, each averaged before the next is read.
@@ -15,7 +16,6 @@ import io
 import math
 import struct
 import zlib
-from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
@@ -25,11 +25,15 @@ from models.errors import FileFormatError
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pixels decoded per band (before averaging): about 4 MB of 8-bit samples.
 BAND_PIXELS = 4_000_000
+# The most pixels decoded at once when a band cannot be smaller (one row group of a PNG that
+# is `factor` rows high; a JPEG after libjpeg's scaling): about 64 MB of 8-bit RGBA.
+MAX_BAND_PIXELS = 16_000_000
 READ_BYTES = 1 << 20  # compressed bytes inflated at a time
 # Colour types whose unfiltered bytes an 8-bit colour type with the same bytes per pixel holds
 # losslessly (see _unfiltered): bytes per pixel -> (colour type, samples per pixel).
 _LOSSLESS_BY_BPP = {1: (0, 1), 2: (4, 2), 3: (2, 3), 4: (6, 4)}
 _SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_MAX_HEADER_CHUNK = 1024  # IHDR is 13 bytes, PLTE at most 768, tRNS at most 256
 
 Bands = Callable[[object], np.ndarray]  # a Pillow image -> (bands, h, w) float32 in [0, 1]
 
@@ -52,23 +56,30 @@ def box_reduce(bands: np.ndarray, factor: int) -> np.ndarray:
     return blocks.mean(axis=(2, 4), dtype=np.float32)
 
 
-def read_reduced(path: Path, max_pixels: int, image_bands: Bands) -> np.ndarray:
-    """The image at path, reduced to at most max_pixels (see the module docstring).
+def read_reduced(image: object, file: BinaryIO, name: str, max_pixels: int,
+                 image_bands: Bands) -> np.ndarray:
+    """The image, reduced to at most max_pixels (see the module docstring).
 
-    image_bands converts a decoded Pillow image to (bands, h, w) float32, so reduced images get
-    the same bands and scaling as whole ones. Raises FileFormatError for damaged files and for
-    formats that cannot be reduced while decoding.
+    image: the Pillow image opened on `file` (its header read, nothing decoded); name: the
+    file's name for messages. image_bands converts a decoded Pillow image to (bands, h, w)
+    float32, so reduced images get the same bands and scaling as whole ones. Raises
+    FileFormatError for damaged files, for formats that cannot be reduced while decoding, and
+    for shapes whose rows alone would not fit a band (a PNG of a billion pixels by one).
     """
-    from PIL import Image
-    with Image.open(path) as image:
-        width, height = image.size
-        factor = reduction_factor(width, height, max_pixels)
-        if image.format == "JPEG":
-            return _jpeg(image, factor, max_pixels, image_bands, path.name)
-        if image.format == "PNG":
-            with open(path, "rb") as file:
-                return _png(file, factor, image_bands, path.name)
-    raise FileFormatError(f"{path.name} is {width}x{height} pixels and ConvScope can shrink only "
+    width, height = image.size  # type: ignore[attr-defined]
+    factor = reduction_factor(width, height, max_pixels)
+    if (width // factor) * (height // factor) == 0:
+        raise FileFormatError(f"{name} is {width}x{height} pixels, too thin to shrink by "
+                              f"{factor}; save it as a smaller image first")
+    if image.format == "JPEG":  # type: ignore[attr-defined]
+        return _jpeg(image, factor, max_pixels, image_bands, name)
+    if image.format == "PNG":  # type: ignore[attr-defined]
+        if width * factor > MAX_BAND_PIXELS:
+            raise FileFormatError(f"{name} is {width}x{height} pixels, too wide to shrink while "
+                                  f"reading it; save it as a smaller image first")
+        file.seek(0)
+        return _png(file, factor, image_bands, name)
+    raise FileFormatError(f"{name} is {width}x{height} pixels and ConvScope can shrink only "
                           f"JPEG and PNG images while reading them; save it as a smaller image "
                           f"first")
 
@@ -79,7 +90,7 @@ def _jpeg(image: object, factor: int, max_pixels: int, image_bands: Bands, name:
     mode = "L" if image.mode == "L" else "RGB"  # type: ignore[attr-defined]
     image.draft(mode, (width // factor, height // factor))  # type: ignore[attr-defined]
     scaled_w, scaled_h = image.size  # type: ignore[attr-defined]
-    if scaled_w * scaled_h > max_pixels * 64:
+    if scaled_w * scaled_h > MAX_BAND_PIXELS:
         # libjpeg scales by 1/8 at most; the rest would still be too large to decode.
         raise FileFormatError(f"{name} is {width}x{height} pixels, too large to shrink while "
                               f"reading it; save it as a smaller image first")
@@ -108,7 +119,7 @@ def _png(file: BinaryIO, factor: int, image_bands: Bands, name: str) -> np.ndarr
         rows = len(raw) // stride
         band_png = _png_bytes(struct.pack(">IIBBBBB", width, rows, depth, colour, 0, 0, 0),
                               _with_filter_none(raw, stride), palette_chunks)
-        with Image.open(io.BytesIO(band_png)) as band_image:
+        with Image.open(io.BytesIO(band_png), formats=["PNG"]) as band_image:
             out.append(box_reduce(image_bands(band_image), factor))
     return np.ascontiguousarray(np.concatenate(out, axis=1))
 
@@ -126,11 +137,10 @@ def _unfiltered(filtered: bytes, previous: bytes, stride: int, bpp: int, name: s
     header = struct.pack(">IIBBBBB", stride // samples, rows, 8, colour, 0, 0, 0)
     data = _png_bytes(header, b"\x00" + previous + filtered, [])
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             array = np.asarray(image, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as err:
-        raise FileFormatError(f"{name} is damaged: its pixel rows cannot be decoded ({err})"
-                              ) from None
+    except (OSError, ValueError, SyntaxError):
+        raise FileFormatError(f"{name} is damaged: its pixel rows cannot be decoded") from None
     return array.reshape(rows, stride)[1:].tobytes()
 
 
@@ -159,13 +169,18 @@ def _png_header(file: BinaryIO, name: str) -> tuple[bytes, list[tuple[bytes, byt
             if not header:
                 raise FileFormatError(f"{name} is damaged: it has no PNG header")
             return header, extra, length
+        if kind not in (b"IHDR", b"PLTE", b"tRNS"):
+            file.seek(length + 4, io.SEEK_CUR)  # text, metadata: skipped, never read
+            continue
+        if length > _MAX_HEADER_CHUNK:
+            raise FileFormatError(f"{name} is damaged: its header chunks are too long")
         data = file.read(length)
         file.read(4)  # CRC
         if len(data) < length:
             raise FileFormatError(f"{name} is truncated before its pixel data")
         if kind == b"IHDR":
             header = data
-        elif kind in (b"PLTE", b"tRNS"):
+        else:
             extra.append((kind, data))
 
 
@@ -205,9 +220,9 @@ def _row_bands(compressed: Iterator[bytes], row_bytes: int, band: int, height: i
         while data or len(pending) >= band_bytes:
             try:
                 pending += inflater.decompress(data, band_bytes)
-            except zlib.error as err:
+            except zlib.error:
                 raise FileFormatError(f"{name} is damaged: its pixel data cannot be "
-                                      f"inflated ({err})") from None
+                                      f"inflated") from None
             data = inflater.unconsumed_tail
             while len(pending) >= band_bytes and left:
                 rows = min(band, left)

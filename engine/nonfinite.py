@@ -6,15 +6,33 @@ start, for the window's status bar and the command line's warnings.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 
+CHUNK_VALUES = 1 << 20
+"""Values tested at a time: the masks np.isnan and np.isfinite make are this size, never the
+array's (an input may hold 10^8 values)."""
+
+
+def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
+    flat = np.asarray(array).reshape(-1)
+    return (flat[i:i + CHUNK_VALUES] for i in range(0, flat.size, CHUNK_VALUES))
+
+
 def nonfinite_counts(array: np.ndarray) -> tuple[int, int]:
     """(NaN values, infinite values) in the array."""
-    nan = int(np.isnan(array).sum())
-    return nan, int(array.size - nan - np.isfinite(array).sum())
+    nan = infinite = 0
+    for chunk in _chunks(array):
+        nan += int(np.isnan(chunk).sum())
+        infinite += int(np.isinf(chunk).sum())
+    return nan, infinite
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every value of the array is finite (stops at the first chunk that is not)."""
+    return all(np.isfinite(chunk).all() for chunk in _chunks(array))
 
 
 def counts_text(nan: int, infinite: int) -> str:
@@ -27,7 +45,7 @@ def counts_text(nan: int, infinite: int) -> str:
 def first_nonfinite(outputs: Sequence[np.ndarray | None]) -> int | None:
     """Index of the first output that holds NaN or infinity, or None (None outputs are skipped)."""
     for i, out in enumerate(outputs):
-        if out is not None and not np.isfinite(out).all():
+        if out is not None and not all_finite(out):
             return i
     return None
 

@@ -5,13 +5,17 @@ anything) when the edit cannot apply, so a caller can show the message and keep 
 """
 from __future__ import annotations
 
-from pathlib import Path
+import math
+import os
 
 import numpy as np
 
-from models.errors import ConfigError
+from models.errors import ConfigError, FileFormatError
+from models.file_guard import open_regular, read_npy_header, read_npy_values, shown
 from models.kernel_presets import apply_to_filter, gabor_bank, preset_kernel
 
+MAX_HEADER_BYTES = 1 << 16  # numpy reads headers of at most 10,000 bytes
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 GABOR_BANK = "gabor bank"
 """The preset name that gives filter i a Gabor kernel at angle i * pi / filters."""
 
@@ -43,27 +47,41 @@ def with_preset(weight: np.ndarray, name: str, filter_index: int | None,
     return np.ascontiguousarray(np.swapaxes(out, 0, 1) if transposed else out)
 
 
-def load_weight(path: str | Path, expected_shape: tuple[int, ...]) -> np.ndarray:
+def load_weight(path: str | os.PathLike[str], expected_shape: tuple[int, ...]) -> np.ndarray:
     """A float32 weight read from a .npy file (no pickles) that has exactly `expected_shape`.
 
-    Raises ConfigError naming the file and the expected shape when the file cannot be read, is
-    not a floating-point array of that shape, or holds NaN or infinite values.
+    Raises ConfigError naming the file and the expected shape, before reading its data, when it
+    is not a regular file (a pipe or a device is never opened for long: see models.file_guard),
+    is larger than such an array can be, or its header promises anything but floats of that
+    shape; and after reading, when a value is NaN, infinite or beyond float32's range (such a
+    weight could not be saved in a project and opened again).
     """
-    name = Path(path).name
+    name = shown(path)
     expected = "×".join(map(str, expected_shape))
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise ConfigError(f"cannot read {name} as a NumPy array ({err}); expected a .npy file "
-                          f"holding {expected} floats") from None
-    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
-        kind = getattr(array, "dtype", type(array).__name__)
-        raise ConfigError(f"{name} holds {kind} values; the weight needs floats of shape "
+    # The largest file such an array can be: its values at 16 bytes (long double) plus a header.
+    max_bytes = MAX_HEADER_BYTES + 16 * math.prod(expected_shape)
+    with open_regular(path, max_bytes, "weights") as file:
+        try:
+            header = read_npy_header(file, name)
+        except FileFormatError as err:
+            raise FileFormatError(f"{err}; expected a .npy file holding {expected} floats"
+                                  ) from None
+        if header.dtype.kind != "f":
+            raise ConfigError(f"{name} holds {header.dtype} values; the weight needs floats of "
+                              f"shape {expected}")
+        if header.shape != tuple(expected_shape):
+            raise ConfigError(f"{name} has shape {'×'.join(map(str, header.shape)) or 'scalar'}; "
+                              f"this weight needs shape {expected}")
+        array = read_npy_values(file, header, name)
+    if not _all_finite(array):
+        raise ConfigError(f"{name} holds NaN or infinite values, or values beyond float32's "
+                          f"range (±{FLOAT32_MAX:.1e}); the weight needs finite floats of shape "
                           f"{expected}")
-    if array.shape != tuple(expected_shape):
-        raise ConfigError(f"{name} has shape {'×'.join(map(str, array.shape)) or 'scalar'}; "
-                          f"this weight needs shape {expected}")
-    if not np.isfinite(array).all():
-        raise ConfigError(f"{name} holds NaN or infinite values; the weight needs finite "
-                          f"floats of shape {expected}")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return array
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether every value is finite, checked in slices so no full-size mask is made."""
+    flat = array.reshape(-1)
+    step = 1 << 20
+    return all(np.isfinite(flat[i:i + step]).all() for i in range(0, flat.size, step))
