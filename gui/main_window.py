@@ -170,6 +170,10 @@ class MainWindow(QMainWindow):
 
         self.layer_palette.addRequested.connect(lambda label: self.stack_view.add_from_palette(label))
         self.stack_view.pathSelected.connect(self.property_editor.show_path)
+        # The summary's rows and the cards select together (the summary does not echo back).
+        self.summary.layerChosen.connect(self.stack_view.select)
+        self.stack_view.pathSelected.connect(
+            lambda path: self.summary.select_layer(None if path is None else path[0]))
         self.stack_view.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.document.stackChanged.connect(self._show_totals)
         self.document.modifiedChanged.connect(self.setWindowModified)

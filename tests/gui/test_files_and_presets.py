@@ -153,14 +153,14 @@ def test_summary_rows_follow_edits_and_the_theme(window):
     window.property_editor.editors["padding"].box.setCurrentText("valid")
     window.document.set_field((0, None), "dilation", (100, 1))  # spans 201 rows of 128
     assert window.document.report.layers[0].error is not None
-    error_item = window.summary.item(0, COLUMNS.index("Layer"))
-    assert error_item.foreground().color().name() == DARK.error
+    layer = COLUMNS.index("Layer")
+    assert window.summary.node_item(0).foreground(layer).color().name() == DARK.error
     window.set_theme("light")
-    assert window.summary.item(0, COLUMNS.index("Layer")).foreground().color().name() == LIGHT.error
+    assert window.summary.node_item(0).foreground(layer).color().name() == LIGHT.error
     window.document.undo_stack.undo()
     window.document.undo_stack.undo()
     assert window.summary.cell_text(0, "Output shape") == "(1, 8, 128, 128)"
-    assert window.summary.item(0, 0).foreground().color().name() != LIGHT.error
+    assert window.summary.node_item(0).foreground(layer).color().name() != LIGHT.error
 
 
 def test_open_recent_menu_lists_and_opens_files(window, tmp_path):
