@@ -100,11 +100,12 @@ class Layer:
 
 
 def frozen_array(array: np.ndarray) -> np.ndarray:
-    """A read-only float32 C-contiguous copy (or the array itself when it already is one)."""
-    out = np.ascontiguousarray(array, dtype=np.float32)
+    """A read-only float32 C-contiguous copy (or the array itself when it already is one), of
+    the same shape (ascontiguousarray alone makes a 0-d scalar operand 1-d)."""
+    out = np.ascontiguousarray(array, dtype=np.float32).reshape(np.shape(array))
     if out is array and not array.flags.writeable:
         return out
-    out = out.copy() if out is array else out
+    out = out.copy() if out is array or out.base is array else out
     out.flags.writeable = False
     return out
 

@@ -87,3 +87,14 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch) -> None:
         project.save(PRESETS["VGG block"].build(), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.convscope"]
+
+
+def test_a_scalar_operand_keeps_its_shape_through_a_project(tmp_path: Path) -> None:
+    from models.layers import Mul
+    from models.stack import InputSpec, Layer, Stack
+    stack = Stack(InputSpec(2, (4, 4))).with_layers([Layer("half", Mul(constant_shape=()),
+                                                          {"C": np.array(0.5, np.float32)})])
+    assert stack.layers[0].weights["C"].shape == ()
+    project.save(stack, tmp_path / "s.convscope")
+    again = project.load(tmp_path / "s.convscope").layers[0].weights["C"]
+    assert again.shape == () and again == 0.5
