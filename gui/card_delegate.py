@@ -132,27 +132,26 @@ class CardDelegate(QStyledItemDelegate):
         top, bottom = float(row.top()), float(row.bottom() + 1)
         mid = row.top() + row.height() / 2
 
-        def pen(producer: int) -> QPen:
-            return QPen(QColor(LANE_COLORS[(producer + 1) % len(LANE_COLORS)]), 2)
+        def pen(column: int) -> QPen:  # by column, as lanes never move sideways: one colour each
+            return QPen(QColor(LANE_COLORS[column % len(LANE_COLORS)]), 2)
 
         for c in lanes.through + lanes.taps:
-            painter.setPen(pen(lanes.producers[c]))
+            painter.setPen(pen(c))
             painter.drawLine(QPointF(lane_x(c, width), top), QPointF(lane_x(c, width), bottom))
         if lanes.node is None:
             return
         dot = QPointF(lane_x(lanes.node, width), mid)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for c in lanes.ends + lanes.taps:
-            painter.setPen(pen(lanes.producers[c]))
+            painter.setPen(pen(c))
             x = lane_x(c, width)
             path = QPainterPath(QPointF(x, top if c in lanes.ends else mid - 8))
             if c in lanes.ends:
                 path.lineTo(QPointF(x, mid - 8))
             path.quadTo(QPointF(x, mid), dot)
             painter.drawPath(path)
-        row_id = card.path[0] if card.path else -2
         if lanes.out is not None:
-            painter.setPen(pen(row_id))
+            painter.setPen(pen(lanes.out))
             x = lane_x(lanes.out, width)
             path = QPainterPath(dot)
             path.quadTo(QPointF(x, mid), QPointF(x, mid + 8))

@@ -17,10 +17,7 @@ INPUT_ROW = -1
 
 @dataclass(frozen=True)
 class RowLanes:
-    """What to draw beside one row. Lanes are columns; `producers` names, for every column drawn
-    in this row, the row whose output it carries (INPUT_ROW for the input), for its colour.
-
-    The out lane carries this row's own output.
+    """What to draw beside one row; lanes are columns.
 
     node: the dot's column (None for a row that is neither read nor reads, such as an open
     group's header); through: lanes passing by; ends: lanes that stop at the dot (their last
@@ -32,7 +29,6 @@ class RowLanes:
     ends: tuple[int, ...]
     taps: tuple[int, ...]
     out: int | None
-    producers: dict[int, int]
 
 
 def assign_lanes(reads: list[tuple[int, ...]]) -> tuple[list[RowLanes], int]:
@@ -51,7 +47,6 @@ def assign_lanes(reads: list[tuple[int, ...]]) -> tuple[list[RowLanes], int]:
         ends = tuple(c for c in feeding if last_reader[slots[c]] == row)  # type: ignore[index]
         taps = tuple(c for c in feeding if last_reader[slots[c]] > row)  # type: ignore[index]
         through = tuple(c for c, p in enumerate(slots) if p is not None and c not in feeding)
-        producers = {c: p for c, p in enumerate(slots) if p is not None}
         for c in ends:
             slots[c] = None
         out = None
@@ -63,7 +58,7 @@ def assign_lanes(reads: list[tuple[int, ...]]) -> tuple[list[RowLanes], int]:
         while slots and slots[-1] is None:
             slots.pop()
         width = max(width, len(slots), (node or 0) + 1)
-        out_rows.append(RowLanes(node, through, ends, taps, out, producers))
+        out_rows.append(RowLanes(node, through, ends, taps, out))
     return out_rows, width
 
 
