@@ -26,13 +26,7 @@ temporary folder, saved layout not restored) and waits for the first maps. Then:
 3. Where the UI thread's time goes: wall time inside the window's slots (stack cards, summary
    table, property editor, kernel view, analysis, feature-map drawing) summed over both phases,
    per edit. Nested slots are listed under their caller and included in its time.
-4. A big imported model (onnx's light DenseNet-121, 668 nodes; --big FILE for another): the
-   time to open it (read on the worker, then the window's own work) and to its first maps; the
-   longest UI-thread gap while it opens, while the cards scroll top to bottom in 40 steps (one
-   per 20 ms), while every group folds and opens 6 times, and while 20 nodes spread through it
-   are selected one by one (each shows its maps); and edit -> maps for an edit to its last
-   BatchNorm (epsilon), median of 10.
-5. A big model's result: the VGG block at 1x3x224x224 (64-channel 224x224 maps), conv2 shown.
+4. A big model's result: the VGG block at 1x3x224x224 (64-channel 224x224 maps), conv2 shown.
    The UI thread's time in FeatureMapView.show_result and in the paint after it, with the
    previews made beforehand as the compute worker makes them (PreviewCache.prepare, timed too)
    and without (the view makes them itself); median of 5 fresh engine results each.
@@ -57,7 +51,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-import onnx  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSpinBox  # noqa: E402
@@ -78,7 +71,6 @@ from models.presets import demo, vgg_block  # noqa: E402
 from models.stack import Stack  # noqa: E402
 
 TICK_MS = 5
-LIGHT_DENSENET = Path(onnx.__file__).parent / "backend/test/data/light/light_densenet121.onnx"
 BURST = 20
 HAND_SPACING_MS = 30
 TIMEOUT_S = 20.0
@@ -320,60 +312,6 @@ class LiveBench:
         worst_slots = inside(spans, self.ticks[worst], self.ticks[worst + 1])
         return gaps.tolist(), last, draws[0], worst_slots, cpu_per_edit
 
-    def _gaps_while(self, steps: list[Callable[[], None]], spacing_ms: int) -> list[float]:
-        """Tick gaps (s) while `steps` run one per tick of a `spacing_ms` timer."""
-        todo = list(steps)
-        repeat = QTimer()
-        repeat.setTimerType(Qt.TimerType.PreciseTimer)
-        repeat.setInterval(spacing_ms)
-        repeat.timeout.connect(lambda: todo.pop(0)() if todo else repeat.stop())
-        self.ticks = []
-        self.ticker.start()
-        self.settle(30)
-        repeat.start()
-        self.wait(lambda: not todo and not repeat.isActive(), timeout_s=120)
-        self.settle(60)
-        self.ticker.stop()
-        return np.diff(self.ticks).tolist()
-
-    def big_model(self, path: Path) -> dict[str, object]:
-        """Phase 4's figures for the model at `path` (see the module docstring)."""
-        window, cards = self.window, self.window.stack_view
-        self.ticks = []
-        self.ticker.start()
-        start = time.perf_counter()
-        if not window.open_path(path):
-            raise SystemExit(f"cannot open {path}")
-        opened = time.perf_counter() - start
-        self.expect(window.document.stack)
-        self.wait(lambda: self.drawn_at is not None and self.painted_at is not None, 120)
-        first_maps = self.painted_at - start  # type: ignore[operator]
-        self.ticker.stop()
-        figures: dict[str, object] = {"nodes": len(window.document.stack), "opened": opened,
-                                      "first maps": first_maps,
-                                      "open gaps": np.diff(self.ticks).tolist()}
-        bar = cards.verticalScrollBar()
-        figures["scroll gaps"] = self._gaps_while(
-            [functools.partial(bar.setValue, bar.maximum() * k // 40) for k in range(41)], 20)
-        groups = sum(1 for key in cards._items if key.startswith("g:"))
-        figures["groups"] = groups
-        figures["fold gaps"] = self._gaps_while(
-            [functools.partial(cards._fold_all, k % 2 == 1) for k in range(12)], 20)
-        stack = window.document.stack
-        picks = [round(k * (len(stack) - 1) / 19) for k in range(20)]
-        figures["select gaps"] = self._gaps_while(
-            [functools.partial(cards.select, i) for i in picks], 50)
-        norms = [i for i, layer in enumerate(stack.layers) if layer.spec.type_name == "BatchNorm"]
-        latencies = []
-        for k in range(10):
-            start = time.perf_counter()
-            window.document.set_field((norms[-1], None), "epsilon", 2e-5 if k % 2 == 0 else 1e-5)
-            self.expect(window.document.stack)
-            self.wait(lambda: self.drawn_at is not None, 60)
-            latencies.append(self.drawn_at - start)  # type: ignore[operator]
-        figures["edit"] = latencies
-        return figures
-
     def idle_gaps(self, ms: int) -> list[float]:
         self.ticks = []
         self.ticker.start()
@@ -462,8 +400,6 @@ def big_result_drawing() -> list[tuple[bool, float, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=40)
-    parser.add_argument("--big", type=Path, default=LIGHT_DENSENET,
-                        help="the big model of phase 4 (default: onnx's light DenseNet-121)")
     args = parser.parse_args()
 
     print(f"{os.cpu_count()} logical CPUs, load average "
@@ -517,17 +453,6 @@ def main() -> None:
             per_edit = slots.total[label] * 1e3 / edits_done
             print(f"{indent}{label:<{52 - len(indent)}} {per_edit:8.2f} {slots.calls[label]:6d} "
                   f"{slots.longest[label] * 1e3:7.1f}ms")
-        if args.big.exists():
-            big = bench.big_model(args.big)
-            print(f"\n{args.big.name}: {big['nodes']} nodes, {big['groups']} group cards")
-            print(f"  open (read on the worker + the window's work)  {big['opened']:.2f} s; "
-                  f"first maps {big['first maps']:.2f} s")
-            for label in ("open", "scroll", "fold", "select"):
-                print(f"  UI gaps while {label + 'ing' if label != 'open' else 'opening':<10}"
-                      f" {gaps_summary(big[label + ' gaps'])}")  # type: ignore[arg-type]
-            print(f"  edit -> maps (last BatchNorm's epsilon)  {summary(big['edit'])}")  # type: ignore[arg-type]
-        else:
-            print(f"\n{args.big} not found: no big-model phase")
         window.compute.wait()
         window.document.undo_stack.setClean()
         window.close()
