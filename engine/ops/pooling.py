@@ -250,14 +250,17 @@ def _window_counts(geom: _Geometry, include_pad: bool) -> np.ndarray:
     nd = len(geom.out_size)
     counts = np.ones((1, 1) + (1,) * nd, dtype=np.float32)
     for i in range(nd):
-        o = np.arange(geom.out_size[i])[:, None]
-        k = np.arange(geom.kernel[i])[None, :]
-        pos = o * geom.strides[i] + k * geom.dilations[i] - geom.pad_begin[i]
         if include_pad:
             lo, hi = -geom.pad_begin[i], geom.in_size[i] + geom.pad_end[i]
         else:
             lo, hi = 0, geom.in_size[i]
-        per_axis = ((pos >= lo) & (pos < hi)).sum(axis=1).astype(np.float32)
+        # Tap k of output o reads base + k * d; the taps inside [lo, hi) are a run of k, counted
+        # in closed form: an (out x kernel) table would be the run's largest array for big kernels.
+        base = np.arange(geom.out_size[i]) * geom.strides[i] - geom.pad_begin[i]
+        d, taps = geom.dilations[i], geom.kernel[i]
+        first = np.clip(-((base - lo) // d), 0, taps)  # ceil((lo - base) / d)
+        stop = np.clip(-((base - hi) // d), 0, taps)  # ceil((hi - base) / d)
+        per_axis = (stop - first).astype(np.float32)
         shape = [1] * (2 + nd)
         shape[2 + i] = geom.out_size[i]
         counts = counts * per_axis.reshape(shape)

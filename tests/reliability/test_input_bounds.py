@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from engine import input_files
@@ -210,6 +210,9 @@ def engine_started() -> None:
 @settings(PROPERTY, max_examples=60)
 @given(spec=WINDOWS, length=st.integers(1, 10**4), batch=st.integers(1, 3),
        budget=st.integers(10, 30).map(lambda b: 2 ** b))
+# A kernel far wider than its input: the average's divisors were once an (out x taps) table.
+@example(spec=AvgPool(rank=1, kernel_size=4000, stride=1, padding="same"), length=1000, batch=1,
+         budget=2 ** 30)
 def test_a_windowed_layer_runs_within_its_estimate_or_is_refused_before_allocating(
         spec, length, batch, budget):
     spatial = (length,) if spec.rank == 1 else (min(length, 64),) * 2
