@@ -12,6 +12,11 @@ intra-op threads as the engine's pool has workers) running the same file with ev
 made a graph output, the like-for-like peer. Prints medians and the ratio engine / onnxruntime
 (target: at most 1.5), then the engine's per-node Python overhead on the demo model: a run's wall
 time minus the time spent inside its kernels, divided by its node count. Nothing is asserted.
+
+On a machine shared with other work, `--threads 1 --cpu-time` gives steadier figures: both
+sides on one thread (the engine's pool, BLAS and onnxruntime's intra-op pool) timed by the
+process's CPU time, which another process's load does not inflate (cache and memory contention
+still can).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +35,12 @@ sys.path.insert(0, str(ROOT))
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
+from threadpoolctl import threadpool_limits  # noqa: E402
+
 from _timing import interleaved_times, print_environment  # noqa: E402
 from engine.executor import run  # noqa: E402
 from engine.onnx_import import import_model  # noqa: E402
-from engine.ops._parallel import num_workers  # noqa: E402
+from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402
 from models.presets import demo  # noqa: E402
 from tests.onnx.architectures import ARCHITECTURES  # noqa: E402
 
@@ -65,7 +73,8 @@ def session(model: bytes, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def bench_model(label: str, builder: str, shape: tuple[int, ...], rounds: int) -> float:
+def bench_model(label: str, builder: str, shape: tuple[int, ...], rounds: int,
+                clock: Callable[[], float]) -> float:
     model = ARCHITECTURES[builder](input_shape=shape)
     stack = import_model(model)
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
@@ -73,7 +82,7 @@ def bench_model(label: str, builder: str, shape: tuple[int, ...], rounds: int) -
     peer = session(every_node_output(model), num_workers())
     feed = {peer.get_inputs()[0].name: x}
     engine_s, ort_s = (statistics.median(t) for t in interleaved_times(
-        [lambda: run(stack, x), lambda: peer.run(None, feed)], rounds))
+        [lambda: run(stack, x), lambda: peer.run(None, feed)], rounds, clock))
     ratio = engine_s / ort_s
     print(f"{label:<16} {len(stack.layers):>4} nodes  engine {engine_s * 1e3:8.1f} ms  "
           f"onnxruntime {ort_s * 1e3:8.1f} ms  ratio {ratio:5.2f}")
@@ -86,6 +95,7 @@ def node_overhead(rounds: int) -> None:
     stack = run(stack, x).stack
     overheads = []
     for _ in range(rounds):
+        # Wall time, as the executor times its kernels (the median drops preempted rounds).
         start = time.perf_counter()
         result = run(stack, x)
         overheads.append(time.perf_counter() - start - sum(result.seconds))
@@ -98,10 +108,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads on each side (default: one per logical CPU)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by the process's CPU time (needs --threads 1)")
     args = parser.parse_args()
-    print_environment(f", engine pool {num_workers()} workers")
+    if args.cpu_time and args.threads != 1:
+        parser.error("--cpu-time needs --threads 1: with more threads CPU time adds up every "
+                     "thread's, onnxruntime's spinning ones included")
+    set_num_workers(args.threads)
+    if args.threads is not None:
+        # The engine's pool holds BLAS to one thread only inside its parallel regions.
+        threadpool_limits(limits=args.threads, user_api="blas")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    print_environment(f", engine pool {num_workers()} workers, "
+                      f"{'CPU' if args.cpu_time else 'wall'} time")
     for label in args.only or MODELS:
-        bench_model(label, *MODELS[label], args.rounds)
+        bench_model(label, *MODELS[label], args.rounds, clock)
     node_overhead(max(args.rounds, 20))
 
 

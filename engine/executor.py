@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -66,6 +67,20 @@ class RunResult:
                                  [layer.name for layer in self.stack.layers])
 
 
+# Per network, its arithmetic and whether it holds all of its weights: a Stack is an immutable
+# value, and the live view runs the same one on each new input. On the 2-core dev VM analyse()
+# took 1.2 ms per run of MobileNetV2 (100 nodes), and materialise() 2.5 us per node on the demo.
+_KNOWN: weakref.WeakKeyDictionary[Stack, tuple[StackReport, bool]] = weakref.WeakKeyDictionary()
+
+
+def _known(stack: Stack) -> tuple[StackReport, bool]:
+    """(the stack's report, whether every weight is in place)."""
+    known = _KNOWN.get(stack)
+    if known is None:
+        known = _KNOWN[stack] = (analyse(stack), False)
+    return known
+
+
 def prepare_input(stack: Stack, x: np.ndarray) -> np.ndarray:
     """x as float32 (N, C, *spatial) matching the stack's input; raises ConfigError otherwise."""
     x = np.asarray(x)
@@ -90,11 +105,15 @@ def run(stack: Stack, x: np.ndarray, previous: RunResult | None = None,
     unless set) -- both before anything is allocated -- and Cancelled when should_stop() turns
     true between layers. A layer whose settings cannot work stops the run there (see .error).
     """
-    report = analyse(stack)
+    report, complete = _known(stack)
     x = np.asarray(x)
     if x.ndim > 0 and tuple(x.shape[1:]) == stack.input.sample_shape:  # else prepare_input refuses
         check_budget(report, batch=x.shape[0], budget=memory_budget)
-    stack = materialise(stack, report)
+    if not complete:
+        filled = materialise(stack, report)
+        if filled is stack:
+            _KNOWN[stack] = (report, True)
+        stack = filled
     x = prepare_input(stack, x)
     count = len(stack.layers)
     outputs: list[np.ndarray | None] = [None] * count

@@ -22,6 +22,11 @@ __all__ = ["clip", "elu", "erf", "gelu", "hard_sigmoid", "hard_swish", "leaky_re
 
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
+_INF = np.float32(np.inf)
+
+# ReLU and Clip are ``np.clip`` passes: in NumPy 2.4, ``np.maximum`` and ``np.minimum`` against a
+# scalar run a slow loop (0.44 ms over 4.8 MB on the 2-core dev VM, against 0.13 ms for
+# ``np.clip`` or an array-array ``np.maximum``). np.clip propagates NaN as they do.
 
 
 def _new_like(x: np.ndarray) -> np.ndarray:
@@ -31,7 +36,7 @@ def _new_like(x: np.ndarray) -> np.ndarray:
 def relu(x: np.ndarray) -> np.ndarray:
     """``max(x, 0)``."""
     x = _as_f32(x)
-    return elementwise(lambda a, out: np.maximum(a, _ZERO, out=out), _new_like(x), x)
+    return elementwise(lambda a, out: np.clip(a, _ZERO, _INF, out=out), _new_like(x), x)
 
 
 def leaky_relu(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
@@ -103,15 +108,9 @@ def clip(x: np.ndarray, low: float | None = 0.0, high: float | None = 6.0) -> np
     """``min(max(x, low), high)``; a None bound does not clip. With low > high every value
     becomes ``high``, as ONNX Clip computes it. NaN passes through."""
     x = _as_f32(x)
-
-    def piece(v: np.ndarray, out: np.ndarray) -> None:
-        np.copyto(out, v)
-        if low is not None:
-            np.maximum(out, np.float32(low), out=out)
-        if high is not None:
-            np.minimum(out, np.float32(high), out=out)
-
-    return elementwise(piece, _new_like(x), x)
+    lower = -_INF if low is None else np.float32(low)
+    upper = _INF if high is None else np.float32(high)  # np.clip gives it where lower > upper
+    return elementwise(lambda v, out: np.clip(v, lower, upper, out=out), _new_like(x), x)
 
 
 def _hard_sigmoid_piece(alpha: float, beta: float):
@@ -174,7 +173,7 @@ def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     a = np.float32(alpha)
 
     def piece(v: np.ndarray, out: np.ndarray) -> None:
-        np.minimum(v, _ZERO, out=out)  # exp of the negative part only: no overflow
+        np.clip(v, -_INF, _ZERO, out=out)  # exp of the negative part only: no overflow
         np.expm1(out, out=out)
         out *= a
         np.copyto(out, v, where=v >= 0)

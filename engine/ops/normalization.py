@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.ops import _arena
-from engine.ops._elementwise import split_rows
+from engine.ops._elementwise import per_row_loops, split_rows
 from engine.ops.conv import _as_f32
 
 __all__ = ["batch_normalization", "instance_normalization", "lrn"]
@@ -49,8 +49,9 @@ def batch_normalization(
 
 
 def _scale_shift(v: np.ndarray, a: np.ndarray, shift: np.ndarray, out: np.ndarray) -> None:
-    np.multiply(v, a, out=out)
-    out += shift
+    with per_row_loops(out.shape[-1]):
+        np.multiply(v, a, out=out)
+        out += shift
 
 
 def lrn(x: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75,

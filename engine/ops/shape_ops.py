@@ -44,12 +44,15 @@ def depth_to_space(x: np.ndarray, blocksize: int, mode: str = "DCR") -> np.ndarr
     return np.ascontiguousarray(t).reshape(n, c // (b * b), h * b, w * b)
 
 
-def space_to_depth(x: np.ndarray, blocksize: int) -> np.ndarray:
-    """ONNX SpaceToDepth on (N, C, H, W) -> (N, C * b^2, H / b, W / b)."""
+def space_to_depth(x: np.ndarray, blocksize: int, mode: str = "DCR") -> np.ndarray:
+    """ONNX SpaceToDepth on (N, C, H, W) -> (N, C * b^2, H / b, W / b). Output channel
+    (i * b + j) * C + c under DCR (the default), c * b^2 + i * b + j under CRD (opset 28), for
+    the pixel at row i, column j of each block."""
     x = _as_f32(x)
     n, c, h, w = x.shape
     b = blocksize
-    t = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    order = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+    t = x.reshape(n, c, h // b, b, w // b, b).transpose(order)
     return np.ascontiguousarray(t).reshape(n, c * b * b, h // b, w // b)
 
 

@@ -3,13 +3,13 @@
 Each 2x2 output tile is computed from a 4x4 input tile with 16 multiplies
 per (input, output) channel pair instead of 36 (Lavin & Gray 2016): the
 input tile ``d`` becomes ``V = B^T d B``, the kernel ``g`` becomes ``U = G g
-G^T`` (once per call), the 16 products ``U_kl * V_kl`` summed over input
-channels are 16 GEMMs ``(C_out x C_in) @ (C_in x tiles)``, and ``Y = A^T M
-A`` gives the output tile. The GEMMs do 2.25x fewer multiply-adds than
-im2col's; the input and output transforms only add and subtract and the
-kernel transform only adds and halves, so the result differs from direct
-convolution by a few float32 roundings (about 5e-7 of the output's largest
-magnitude on the tests' shapes).
+G^T`` (once per weight array, see ``_derived``), the 16 products ``U_kl *
+V_kl`` summed over input channels are 16 GEMMs ``(C_out x C_in) @ (C_in x
+tiles)``, and ``Y = A^T M A`` gives the output tile. The GEMMs do 2.25x
+fewer multiply-adds than im2col's; the input and output transforms only add
+and subtract and the kernel transform only adds and halves, so the result
+differs from direct convolution by a few float32 roundings (about 5e-7 of
+the output's largest magnitude on the tests' shapes).
 
 Layout: the padded input is split into its four (row, column) parity planes,
 each stored flat per channel with rows of ``tiles_x + 1`` cells, so every 4x4
@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.ops import _arena
+from engine.ops._derived import derived
+from engine.ops._elementwise import per_row_loops
 from engine.ops._parallel import run_chunked, single_threaded_blas
 from engine.ops._scratch import scratch
 
@@ -61,7 +63,8 @@ def winograd_applies(w_shape: tuple[int, ...], strides: tuple[int, ...],
 def _kernel_transform(w: np.ndarray) -> np.ndarray:
     """(16, C_out, C_in) float32: ``G g G^T`` per channel pair, as one GEMM."""
     c_out, c_in = w.shape[:2]
-    u = _G_KRON @ w.reshape(c_out * c_in, 9).T  # (16, C_out * C_in)
+    with single_threaded_blas():
+        u = _G_KRON @ w.reshape(c_out * c_in, 9).T  # (16, C_out * C_in)
     return u.reshape(16, c_out, c_in)
 
 
@@ -79,8 +82,7 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     tiles_y, tiles_x = (h_out + 1) // 2, (w_out + 1) // 2
     row = tiles_x + 1  # plane row length: one extra cell for the tiles' +1 column shift
     per_block = max(1, min(tiles_y, -(-_TARGET_TILES // row)))
-    with single_threaded_blas():
-        u = _kernel_transform(w)
+    u = derived("winograd", (w,), lambda: _kernel_transform(w))
     out = _arena.empty((n, c_out, h_out, w_out))
     bias = None if b is None else b.reshape(c_out, 1)
     blocks = [(i, t0, min(tiles_y, t0 + per_block))
@@ -112,7 +114,8 @@ def conv_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         if bias is not None:
             # Product (1, 1) enters all four outputs with weight 1 (A^T's second column), so
             # the bias added there is added to every output, at 1/16 of the cost.
-            m[5] += bias
+            with per_row_loops(grid):
+                m[5] += bias
         np.matmul(m.reshape(16, -1).T, _A16.T, out=y)
         # Output (a, b) of tile (Y, X) is pixel (2Y + a, 2X + b) of the block.
         if 2 * t1 <= h_out and w_out % 2 == 0:
