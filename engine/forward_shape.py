@@ -37,7 +37,7 @@ FORWARD_SHAPE: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     Resize: _resize,
     Pad: lambda s, i, w, x: pad(x, s.pads, s.mode, s.value),
     DepthToSpace: lambda s, i, w, x: depth_to_space(x, s.blocksize, s.mode),
-    SpaceToDepth: lambda s, i, w, x: space_to_depth(x, s.blocksize),
+    SpaceToDepth: lambda s, i, w, x: space_to_depth(x, s.blocksize, s.mode),
     Slice: _slice,
     Reduce: lambda s, i, w, x: reduce(x, s.op, i.attrs["axes"], s.keepdims),
     Gemm: lambda s, i, w, x: gemm(x, w["W"], w.get("B"), s.alpha, s.beta, s.transB),

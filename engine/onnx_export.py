@@ -1,9 +1,10 @@
-"""Export a stack to an ONNX model: one node per plain layer, a few per block, weights inside.
+"""Export a stack to an ONNX model: one node per layer (two for a separable conv), weights inside.
 
 The graph reads as the stack does: a layer's node and its output tensor carry the layer's name
-("conv1"); a block's inner nodes are named "<block>/<part>" ("res1/body.0", "res1/add",
-"glu1/gate") and its last node writes the tensor named after the block. Weights are initializers
-named "<layer>.<key>" ("conv1.W", "res1.body.0.W"). Padding is always written as explicit `pads`,
+("conv1"); a separable conv's first node is named "<layer>/depthwise" and its last writes the
+tensor named after the layer; a layer's group ("layer1/0") is written on its nodes as metadata
+(engine.onnx_nodes.tag_group), which the importer reads back. Weights are initializers named
+"<layer>.<key>" ("conv1.W", "sepconv1.depthwise.W"). Padding is always written as explicit `pads`,
 never `auto_pad`, and the batch axis is the symbol "N". Every intermediate tensor has a
 value_info with its shape, so viewers such as Netron show shapes on every edge.
 """
@@ -22,10 +23,11 @@ from models.atomic import write_atomic
 from models.errors import ConfigError
 import engine.onnx_activation  # noqa: F401  (registers the activation and normalisation rules)
 import engine.onnx_shape  # noqa: F401  (registers the shape, resampling and matrix rules)
+from engine.onnx_nodes import tag_group
 from engine.onnx_registry import EXPORTERS, Exporter, exports
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
-                           Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
-                           MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Sub)
+                           GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
+                           MaxPool, Mul, PointwiseConv, SeparableConv, Sub)
 from models.stack import Stack
 from models.weights import materialise
 
@@ -193,12 +195,6 @@ def _concat(b: _GraphBuilder, spec: Concat, info: LayerInfo, w: Weights, prefix:
     return b.node("Concat", list(inputs), out, info.output_shape, axis=int(info.attrs["axis"]))
 
 
-def _emit_inner(b: _GraphBuilder, spec: LayerSpec, info: LayerInfo, w: Weights, prefix: str,
-                x: str, out: str) -> str:
-    """One inner layer of a block, through its kind's exporter."""
-    return exporter_for(spec)(b, spec, info, w, prefix, [x], out)
-
-
 def exporter_for(spec: LayerSpec) -> Exporter:
     """The registered exporter of the spec's kind; ConfigError when the kind has none."""
     exporter = EXPORTERS.get(type(spec))
@@ -233,39 +229,6 @@ def _pool_window(spec: MaxPool | AvgPool, info: LayerInfo, in_shape: tuple[int, 
                           field="ceil_mode")
     ends = [max((out - 1) * s + k - w - begin, 0) for w, k, s, begin, _, out in geometry]
     return pads[:rank] + ends, 0
-
-
-@exports(Residual)
-def _residual(b: _GraphBuilder, spec: Residual, info: LayerInfo, w: Weights, prefix: str,
-              inputs: list[str], out: str) -> str:
-    x = y = inputs[0]
-    for i, (inner, inner_info) in enumerate(zip(spec.body, info.inner)):
-        key = f"body.{i}."
-        inner_weights = {k[len(key):]: v for k, v in w.items() if k.startswith(key)}
-        y = _emit_inner(b, inner, inner_info, inner_weights, f"{prefix}{key}", y,
-                        f"{out}/body.{i}")
-    shortcut = x
-    if spec.shortcut == "projection":
-        rank = len(info.output_shape) - 1
-        shortcut = b.node("Conv", [x, b.weight(f"{prefix}shortcut.W", w["shortcut.W"])],
-                          f"{out}/shortcut", info.output_shape, kernel_shape=[1] * rank,
-                          strides=list(info.attrs["strides"]), pads=[0] * (2 * rank),
-                          dilations=[1] * rank, group=1)
-    return b.node("Add", [y, shortcut], out, info.output_shape, name=f"{out}/add")
-
-
-@exports(Gated)
-def _gated(b: _GraphBuilder, spec: Gated, info: LayerInfo, w: Weights, prefix: str,
-           inputs: list[str], out: str) -> str:
-    x = inputs[0]
-    shape = info.output_shape
-    value = _emit_conv(b, spec, info, w, prefix, x, f"{out}/a", "a.")
-    gate_logits = _emit_conv(b, spec, info, w, prefix, x, f"{out}/b", "b.")
-    gate = b.node("Sigmoid", [gate_logits], f"{out}/gate", shape)
-    if not spec.residual:
-        return b.node("Mul", [value, gate], out, shape, name=f"{out}/mul")
-    gated = b.node("Mul", [value, gate], f"{out}/mul", shape)
-    return b.node("Add", [gated, x], out, shape, name=f"{out}/add")
 
 
 def _check_opset(opset: int) -> None:
@@ -312,11 +275,13 @@ def export_model(stack: Stack, opset: int = DEFAULT_OPSET,
     builder.shapes[input_name] = stack.input.sample_shape
     for index, (layer, layer_report) in enumerate(zip(stack.layers, report.layers)):
         inputs = [input_name if j < 0 else stack.layers[j].name for j in stack.sources[index]]
+        first = len(builder.nodes)
         try:
             exporter_for(layer.spec)(builder, layer.spec, layer_report.info, layer.weights,
                                      f"{layer.name}.", inputs, layer.name)
         except ConfigError as err:
             raise err.at(index, layer.name, layer.spec.type_name) from None
+        tag_group(builder.nodes[first:], layer.group)
     names = [layer.name for layer in stack.layers] if layer_outputs else \
         [stack.layers[i].name for i in stack.output_indices]
     outputs = [_value_info(name, builder.shapes[name]) for name in names]

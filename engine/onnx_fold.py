@@ -52,7 +52,8 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from engine.onnx_limits import excerpt, shown
-from engine.onnx_load import DOMAINS, INLINE_BYTES, Loaded
+from engine.onnx_load import INLINE_BYTES, Loaded
+from engine.onnx_nodes import DOMAINS
 from models.errors import FileFormatError
 
 MAX_ROUNDS = 6

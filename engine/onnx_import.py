@@ -14,15 +14,17 @@ refused: an opaque node with several used results, or one whose output size neit
 onnxruntime can tell.
 
 Names: the ONNX node's name, made unique ("_2", ...); an unnamed node gets a generated one
-(conv1); "input" is kept for the network's input. Groups come from the name scopes, as
-Model Explorer shows them: a name "/layer1/layer1.0/conv1/Conv" has the scopes layer1,
-layer1.0, conv1 and the op part Conv. The group is the scope path without the op part, with
-PyTorch's repeated prefixes removed (layer1.0 inside layer1 reads 0), and without the last scope
-when that scope holds this one node only (a module such as conv1 that is one op): so the node
-"/layer1/layer1.0/conv1/Conv" is in group "layer1/0", and "/layer1/layer1.0/Add" too. A name
-without "/" has no group. A group path keeps at most MAX_GROUP_DEPTH scopes (the network's
-limit on nesting, engine.onnx_limits); the network's other limits, checked when its stack is
-made, are refused naming the file.
+(conv1); "input" is kept for the network's input. A node ConvScope exported carries its layer's
+group as metadata (engine.onnx_nodes.GROUP_KEY), which is the layer's group again. Other groups
+come from the name scopes, as Model Explorer shows them: a name "/layer1/layer1.0/conv1/Conv"
+has the scopes layer1, layer1.0, conv1 and the op part Conv. The group is the scope path without
+the op part, with PyTorch's repeated prefixes removed (layer1.0 inside layer1 reads 0), and
+without the last scope when that scope holds this one node only (a module such as conv1 that is
+one op): so the node "/layer1/layer1.0/conv1/Conv" is in group "layer1/0", and
+"/layer1/layer1.0/Add" too. A name without "/" has no group. A group path keeps at most
+MAX_GROUP_DEPTH scopes (the network's limit on nesting, engine.onnx_limits); the network's other
+limits (a group given as metadata among them), checked when its stack is made, are refused
+naming the file.
 """
 from __future__ import annotations
 
@@ -38,10 +40,11 @@ import engine.onnx_shape  # noqa: F401
 from engine.onnx_core_rules import dense_from_gemm
 from engine.onnx_fold import Folded, fold
 from engine.onnx_limits import MAX_GROUP_DEPTH, excerpt, shown
-from engine.onnx_load import (DOMAINS, Loaded, Source, listed, load, node_attributes, node_shown,
-                              nonfinite_count)
+from engine.onnx_load import Loaded, Source, load
+from engine.onnx_nodes import DOMAINS, listed, node_attributes, node_group, node_shown
 from engine.onnx_registry import IMPORTERS, Imported
 from engine.onnx_shape import split_parts
+from engine.onnx_tensors import nonfinite_count
 from engine.opaque import opaque_node, prepare, run_opaque
 from models.analysis import check_arity
 from models.errors import ConfigError, FileFormatError
@@ -124,6 +127,7 @@ class _Mapper:
             {o.name for o in self.graph.output}
         self.layers: list[Layer] = []
         self.scopes: list[list[str]] = []
+        self.given_groups: list[str | None] = []
         self.taken: set[str] = {INPUT}
         self.opsets = tuple((e.domain, int(e.version)) for e in folded.model.opset_import)
 
@@ -142,7 +146,8 @@ class _Mapper:
                                       f"the input")
             if source not in outputs:
                 outputs.append(source)
-        groups = _groups(self.scopes)
+        groups = [given if given is not None else derived
+                  for given, derived in zip(self.given_groups, _groups(self.scopes))]
         layers = [layer.replace(group=group) for layer, group in zip(self.layers, groups)]
         try:
             return Stack(InputSpec.from_shape(self.loaded.input_shape)).with_layers(
@@ -270,7 +275,7 @@ class _Mapper:
         weights = {k: _frozen(v) for k, v in imported.weights.items()}
         for key, values in weights.items():
             bad = nonfinite_count(values)
-            # Finite in the file (onnx_load refuses the rest), but not as the float32 a layer
+            # Finite in the file (onnx_tensors refuses the rest), but not as the float32 a layer
             # holds: a double past 3.4e38, or alpha folded in. Refused alike.
             if bad:
                 raise FileFormatError(
@@ -279,7 +284,9 @@ class _Mapper:
                     f"float32 (beyond 3.4e38, or a scale such as alpha folded into it); "
                     f"ConvScope opens only finite weights: rescale them and export again")
         self.layers.append(Layer(name, imported.spec, weights, inputs))
-        self.scopes.append(_scope(node.name))
+        self.scopes.append(_scope(node.name) or
+                           self.loaded.weight_scopes.get(node.name, [])[:MAX_GROUP_DEPTH + 1])
+        self.given_groups.append(node_group(node))
 
     def unique(self, base: str, imported: Imported) -> str:
         if not base:
@@ -330,5 +337,3 @@ def _groups(scopes: list[list[str]]) -> list[str]:
         path = s[:-1] if s and counts[tuple(s)] == 1 else s
         groups.append("/".join(path[:MAX_GROUP_DEPTH]))
     return groups
-
-

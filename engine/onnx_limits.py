@@ -14,7 +14,7 @@ reopened as a project:
   byte is read, at most the memory budget (engine.memory_budget, CONVSCOPE_MEMORY_BUDGET):
   a tiny model naming a sparse 8 GiB external file is refused from the sizes alone.
 - Depth: no step of the import recurses over the graph. The nodes of every graph, bodies
-  included, are put in order with loops (engine.onnx_load) before onnxslim's graphsurgeon sees
+  included, are put in order with loops (engine.onnx_checks) before onnxslim's graphsurgeon sees
   them, so its recursive topological sort finds every input already placed and never goes more
   than one call deep; constant folding by parts runs as a loop (engine.onnx_fold). So a
   residual chain 2,000 blocks deep imports like a short one. Bodies nest at most as deep as

@@ -31,6 +31,7 @@ Weights = Mapping[str, np.ndarray]
 RESIZE_AXES_OPSET = 18  # Resize's axes attribute
 HALF_PIXEL_SYMMETRIC_OPSET = 19
 WRAP_OPSET = 19
+SPACE_TO_DEPTH_MODE_OPSET = 28  # SpaceToDepth's mode attribute (CRD order)
 REDUCE_AXES_INPUT = {"ReduceSum": 13, "ReduceMean": 18, "ReduceMax": 18, "ReduceMin": 18}
 
 
@@ -91,9 +92,10 @@ def _export_resize(w: Writer, spec: Resize, info: LayerInfo, weights: Weights, p
                                   f"{HALF_PIXEL_SYMMETRIC_OPSET} or newer; export with --opset "
                                   f"{HALF_PIXEL_SYMMETRIC_OPSET}")
         ctm = "half_pixel"  # the same coordinates when the scale gives the size exactly
-    attrs: dict[str, object] = {"mode": spec.mode, "coordinate_transformation_mode": ctm}
-    if spec.mode == "nearest":
-        attrs["nearest_mode"] = spec.nearest_mode
+    # nearest_mode is written in linear mode too, where ONNX ignores it: the spec holds it, and
+    # import -> export -> import gives the spec back whole.
+    attrs: dict[str, object] = {"mode": spec.mode, "coordinate_transformation_mode": ctm,
+                                "nearest_mode": spec.nearest_mode}
     roi = ""
     if ctm == "tf_crop_and_resize":
         roi = w.weight(f"{prefix}roi", np.array([0.0] * (rank + 2) + [1.0] * (rank + 2)))
@@ -252,19 +254,23 @@ def _import_pad(r: Reader, node: onnx.NodeProto) -> Imported:
 def _export_blocks(w: Writer, spec: DepthToSpace | SpaceToDepth, info: LayerInfo,
                    weights: Weights, prefix: str, inputs: list[str], out: str) -> str:
     attrs: dict[str, object] = {"blocksize": spec.blocksize}
-    if isinstance(spec, DepthToSpace):
+    if isinstance(spec, DepthToSpace) or w.opset >= SPACE_TO_DEPTH_MODE_OPSET:
         attrs["mode"] = spec.mode
+    elif spec.mode != "DCR":  # older SpaceToDepth has no mode attribute: it always means DCR
+        raise ConfigError(f"SpaceToDepth's CRD order needs ONNX opset "
+                          f"{SPACE_TO_DEPTH_MODE_OPSET} or newer; export with --opset "
+                          f"{SPACE_TO_DEPTH_MODE_OPSET}, or set the order to DCR", field="mode")
     return w.node(type(spec).__name__, inputs[:1], out, info.output_shape, **attrs)
 
 
 @imports("DepthToSpace", "SpaceToDepth")
 def _import_blocks(r: Reader, node: onnx.NodeProto) -> Imported:
     attrs = r.attrs(node)
-    spec: DepthToSpace | SpaceToDepth
-    if node.op_type == "DepthToSpace":
-        spec = DepthToSpace(blocksize=attrs["blocksize"], mode=attrs.get("mode", "DCR"))
-    else:
-        spec = SpaceToDepth(blocksize=attrs["blocksize"])
+    kind = DepthToSpace if node.op_type == "DepthToSpace" else SpaceToDepth
+    mode = attrs.get("mode", "DCR")
+    if mode not in ("DCR", "CRD"):
+        raise r.fail(node, f"its mode {shown(str(mode))} is unknown (DCR and CRD are)")
+    spec = kind(blocksize=attrs["blocksize"], mode=mode)
     _checked(r, node, spec, _sample(r, node))
     return Imported(spec=spec, inputs=(node.input[0],))
 

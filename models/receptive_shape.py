@@ -83,8 +83,8 @@ def _depth_to_space_move(spec: DepthToSpace, info: LayerInfo, numbers: np.ndarra
 def _space_to_depth_move(spec: SpaceToDepth, info: LayerInfo, numbers: np.ndarray) -> np.ndarray:
     c, h, w = numbers.shape
     b = spec.blocksize
-    return numbers.reshape(c, h // b, b, w // b, b).transpose(2, 4, 0, 1, 3).reshape(
-        info.output_shape)
+    order = (2, 4, 0, 1, 3) if spec.mode == "DCR" else (0, 2, 4, 1, 3)
+    return numbers.reshape(c, h // b, b, w // b, b).transpose(order).reshape(info.output_shape)
 
 
 def _resize(spec: Resize, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:

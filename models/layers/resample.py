@@ -260,9 +260,13 @@ class SpaceToDepth(LayerSpec):
     description = "Moves space into channels: each b x b patch becomes one pixel of b*b*C."
 
     blocksize: int = _block_field()
+    mode: str = param("DCR", "Order", "DCR: depth-column-row, the block's pixels outermost "
+                      "(TensorFlow); CRD: column-row-depth, each channel's block together "
+                      "(PyTorch PixelUnshuffle; ONNX opset 28).", choices=("DCR", "CRD"))
 
     def __post_init__(self) -> None:
         as_int(self, "blocksize")
+        as_choice(self, "mode", ("DCR", "CRD"))
 
     def analyse(self, in_shape: Shape) -> LayerInfo:
         require_rank(self, in_shape, 2)

@@ -32,6 +32,7 @@ WINDOW_CASES = [
     (DepthToSpace(blocksize=2, mode="DCR"), (8, 2, 3)),
     (DepthToSpace(blocksize=2, mode="CRD"), (8, 2, 3)),
     (SpaceToDepth(blocksize=2), (2, 4, 6)),
+    (SpaceToDepth(blocksize=2, mode="CRD"), (2, 4, 6)),
     (Slice(starts=(4, 1), ends=(0, 5), axes=(2, 3), steps=(-2, 2)), (2, 6, 6)),
     (Reduce(op="mean", axes=(3,), keepdims=True), (2, 3, 4)),
     (Reduce(op="sum", axes=(2,), keepdims=False), (2, 3, 4)),

@@ -7,7 +7,6 @@ import copy
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 from onnx import TensorProto, helper, shape_inference
 
 from models.stack import Layer

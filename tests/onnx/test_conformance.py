@@ -64,10 +64,6 @@ ORT_DIFFERS = {
     "test_resize_downsample_scales_cubic_align_corners":
         "onnxruntime's align_corners downsampling differs from the expected output by 1.05",
 }
-KNOWN_BUGS = {
-    "test_spacetodepth_crd_mode_example":
-        "SpaceToDepth's mode attribute (CRD, opset 25+) is not read by its import rule",
-}
 
 
 def _is_float(value: onnx.ValueInfoProto) -> bool:
@@ -126,15 +122,13 @@ def _refusal(case, x: np.ndarray) -> str | None:
 
 def test_lists_name_only_selected_cases():
     names = {case.name for case in CASES}
-    assert NO_BATCH | set(ORT_DIFFERS) | set(KNOWN_BUGS) <= names
+    assert NO_BATCH | set(ORT_DIFFERS) <= names
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_node_case_runs_in_the_engine(case):
     if case.name in ORT_DIFFERS:
         pytest.skip(ORT_DIFFERS[case.name])
-    if case.name in KNOWN_BUGS:
-        pytest.xfail(KNOWN_BUGS[case.name])
     for inputs, expected in case.data_sets:
         data = _with_weights(case.model, list(inputs)).SerializeToString()
         refusal = _refusal(case, np.asarray(inputs[0]))

@@ -160,7 +160,7 @@ def test_a_tensor_nothing_gives_is_refused():
     (onnx.ValueInfoProto(name="x"), "must be a float32"),
     (helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "W"]),
      r"sizes \(\?, 2, \?\); every axis but the batch must be fixed"),
-    (helper.make_tensor_value_info("x", TensorProto.FLOAT, [8]), "has 1 axes"),
+    (helper.make_tensor_value_info("x", TensorProto.FLOAT, [8]), "has 1 axis;"),
 ])
 def test_an_input_no_network_can_take_is_refused(value, why):
     model = _graph_model([helper.make_node("Relu", ["x"], ["y"])], [value])

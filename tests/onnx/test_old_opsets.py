@@ -124,7 +124,7 @@ def upgrade(request, monkeypatch):
     if request.param == "own-rules":
         def refuse(*args, **kwargs):
             raise RuntimeError("no adapter")
-        monkeypatch.setattr("engine.onnx_load.version_converter.convert_version", refuse)
+        monkeypatch.setattr("engine.onnx_legacy.version_converter.convert_version", refuse)
     return request.param
 
 
@@ -165,3 +165,21 @@ def test_training_mode_is_refused(op):
     model = _model(nodes, weights, [1, 3, 4], [1, 3, 4], 6)
     with pytest.raises(FileFormatError, match="training mode"):
         import_model(model)
+
+
+def test_prelu_slopes_before_opset_7_are_per_channel(upgrade):
+    """Before opset 7 a PRelu slope of C values is one per channel (as PyTorch's exporter meant
+    it), not broadcast from the last axis: here one slope serves a 4-D and a 3-D map, which
+    need it shaped (3, 1, 1) and (3, 1)."""
+    slope = _tensor("slope", 3)
+    nodes = [helper.make_node("PRelu", ["x", "slope"], ["a"], name="prelu1"),
+             helper.make_node("ReduceMean", ["a"], ["m"], name="mean", axes=[3], keepdims=0),
+             helper.make_node("PRelu", ["m", "slope"], ["y"], name="prelu2")]
+    model = _model(nodes, [slope], [1, 3, 4, 5], [1, 3, 4], 6)
+    stack = import_model(model)
+    assert [layer.spec.type_name for layer in stack.layers] == ["PReLU", "ReduceMean", "PReLU"]
+    x = np.random.default_rng(5).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    s = numpy_helper.to_array(slope)
+    a = np.where(x >= 0, x, x * s[:, None, None])
+    m = a.mean(axis=3)
+    assert_close(run(stack, x).output, np.where(m >= 0, m, m * s[:, None]))

@@ -12,7 +12,7 @@ from onnx import helper, numpy_helper
 import engine.onnx_shape as onnx_shape
 from engine.forward_shape import FORWARD_SHAPE
 from engine.onnx_registry import EXPORTERS, IMPORTERS
-from models.errors import FileFormatError
+from models.errors import ConfigError, FileFormatError
 from models.layers.matmul import Gemm, MatMul
 from models.layers.resample import DepthToSpace, Pad, Resize, SpaceToDepth
 from models.layers.shape_ops import (ChannelShuffle, Identity, Reduce, Reshape, Slice, Transpose)
@@ -106,6 +106,41 @@ def test_half_pixel_symmetric_that_differs_needs_opset_19():
     with pytest.raises(FileFormatError, match="opset 19"):
         _export(spec, (1, 5, 7), 17)
     _export(spec, (1, 5, 7), 19)
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+def test_space_to_depth_order_at_opset_28(mode):
+    """From opset 28 SpaceToDepth has a mode; onnxruntime gives the engine's numbers in both
+    orders and the mode reads back. The two orders differ on this input."""
+    spec = SpaceToDepth(blocksize=2, mode=mode)
+    model, info, weights = _export(spec, (3, 4, 6), 28)
+    (node,) = model.graph.node
+    assert {a.name: helper.get_attribute_value(a) for a in node.attribute} == \
+        {"blocksize": 2, "mode": mode.encode()}
+    x = RNG.standard_normal((BATCH, 3, 4, 6)).astype(np.float32)
+    ours = FORWARD_SHAPE[SpaceToDepth](spec, info, weights, x)
+    np.testing.assert_array_equal(ours, run_model(model, x))
+    other = SpaceToDepth(blocksize=2, mode="CRD" if mode == "DCR" else "DCR")
+    assert not np.array_equal(ours, FORWARD_SHAPE[SpaceToDepth](other, info, weights, x))
+    reader = ModelReader(model)
+    assert IMPORTERS["SpaceToDepth"](reader, node).spec == spec
+
+
+def test_space_to_depth_crd_before_opset_28_is_refused_naming_the_fix():
+    with pytest.raises(ConfigError, match="opset 28") as caught:
+        _export(SpaceToDepth(blocksize=2, mode="CRD"), (3, 4, 6), 27)
+    assert caught.value.field == "mode" and "DCR" in str(caught.value)
+    model, _, _ = _export(SpaceToDepth(blocksize=2), (3, 4, 6), 27)
+    assert [a.name for a in model.graph.node[0].attribute] == ["blocksize"]  # DCR: no mode
+
+
+def test_unknown_block_order_is_refused():
+    model = single_node_model("SpaceToDepth", (1, 3, 4, 6), 28, y_shape=(1, 12, 2, 3),
+                              blocksize=2, mode="CRD")
+    model.graph.node[0].attribute[1].s = b"XYZ"
+    reader = ModelReader(model)
+    with pytest.raises(FileFormatError, match="mode 'XYZ' is unknown"):
+        IMPORTERS["SpaceToDepth"](reader, model.graph.node[0])
 
 
 def test_wrap_pad_needs_opset_19():
