@@ -60,13 +60,13 @@ from engine.onnx_export import export_model  # noqa: E402
 from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402
 from models import presets  # noqa: E402
 from models.analysis import analyse  # noqa: E402
-from models.layers import Conv, DepthwiseConv, Gated, PointwiseConv  # noqa: E402
+from models.layers import Conv, DepthwiseConv, PointwiseConv  # noqa: E402
 from models.stack import InputSpec, Stack  # noqa: E402
 
 ROUNDS = 7
 LARGE_CONV_FLOP = 0.5e9
-# Layers whose FLOPs are convolutions (a gated block: its two), for GFLOP/s.
-CONVS = (Conv, DepthwiseConv, PointwiseConv, Gated)
+# Layers whose FLOPs are convolutions, for GFLOP/s (a gated block's is its one stacked conv).
+CONVS = (Conv, DepthwiseConv, PointwiseConv)
 MATMUL_SIZE = 2048
 
 

@@ -1,7 +1,7 @@
 """One layer's forward pass: maps each spec kind onto the NumPy kernels in engine.ops.
 
 `info` is the layer's LayerInfo from shape inference: it carries the values resolved from the
-input shape (explicit pads, projection strides), so the engine never re-derives the arithmetic.
+input shape (explicit pads, conv groups), so the engine never re-derives the arithmetic.
 """
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ from engine.forward_shape import FORWARD_SHAPE
 from engine.ops import _arena
 from engine.ops._elementwise import elementwise
 from models.layers import (Add, AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense,
-                           DepthwiseConv, Div, Gated, GlobalAvgPool, GlobalMaxPool,
-                           LayerInfo, LayerSpec, LeakyReLU, MaxPool, Mul, Opaque, PointwiseConv,
-                           ReLU,
-                           Residual, SeparableConv, Sigmoid, Sub, Tanh)
+                           DepthwiseConv, Div, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
+                           LeakyReLU, MaxPool, Mul, Opaque, PointwiseConv, ReLU, SeparableConv,
+                           Sigmoid, Sub, Tanh)
 
 Weights = Mapping[str, np.ndarray]
 
 
-def _conv(spec: Conv | DepthwiseConv | PointwiseConv | Gated, info: LayerInfo, w: Weights,
+def _conv(spec: Conv | DepthwiseConv | PointwiseConv, info: LayerInfo, w: Weights,
           x: np.ndarray, key: str = "") -> np.ndarray:
     return ops.conv(x, w[f"{key}W"], w.get(f"{key}B"), strides=spec.stride, pads=info.attrs["pads"],
                     dilations=spec.dilation, group=info.attrs["group"])
@@ -51,36 +50,6 @@ def _separable(spec: SeparableConv, info: LayerInfo, w: Weights, x: np.ndarray) 
     for part, part_info, key in zip(spec.parts(), info.inner, ("depthwise.", "pointwise.")):
         x = _conv(part, part_info, w, x, key)
     return x
-
-
-def _residual(spec: Residual, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
-    y = x
-    for i, (inner, inner_info) in enumerate(zip(spec.body, info.inner)):
-        prefix = f"body.{i}."
-        inner_weights = {k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)}
-        y = layer_forward(inner, inner_info, inner_weights, y)
-    if spec.shortcut == "projection":
-        rank = x.ndim - 2
-        shortcut = ops.conv(x, w["shortcut.W"], None, strides=info.attrs["strides"],
-                            pads=(0,) * (2 * rank), dilations=(1,) * rank, group=1)
-    else:
-        shortcut = x
-    return elementwise(np.add, _arena.empty(y.shape), y, shortcut)
-
-
-def _gated(spec: Gated, info: LayerInfo, w: Weights, x: np.ndarray) -> np.ndarray:
-    # Value and gate convolutions read the same input: as one convolution with
-    # both weight sets stacked, the patch matrix is built once for both.
-    weight = np.concatenate([w["a.W"], w["b.W"]])
-    bias = None if "a.B" not in w else np.concatenate([w["a.B"], w["b.B"]])
-    both = ops.conv(x, weight, bias, strides=spec.stride, pads=info.attrs["pads"],
-                    dilations=spec.dilation, group=info.attrs["group"])
-    half = both.shape[1] // 2
-    out = ops.sigmoid(both[:, half:])
-    elementwise(np.multiply, out, both[:, :half], out)
-    if spec.residual:
-        elementwise(np.add, out, out, x)
-    return out
 
 
 _UFUNCS = {Add: np.add, Sub: np.subtract, Mul: np.multiply, Div: np.divide}
@@ -129,7 +98,6 @@ FORWARD: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     Dense: lambda s, i, w, x: ops.dense(x, w["W"], w.get("B")),
     BatchNorm: lambda s, i, w, x: ops.batch_normalization(x, w["scale"], w["bias"], w["mean"],
                                                           w["var"], s.epsilon),
-    Residual: _residual, Gated: _gated,
     Add: _arithmetic, Sub: _arithmetic, Mul: _arithmetic, Div: _arithmetic, Concat: _concat,
     Opaque: _opaque, **FORWARD_ACTIVATION, **FORWARD_SHAPE,
 }

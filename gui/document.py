@@ -17,12 +17,13 @@ from models.analysis import StackReport, analyse
 from models.errors import ConfigError
 from models import graph_edits, templates
 from models.fields import field_info
-from models.layers import LayerSpec, Residual
+from models.layers import LayerSpec
 from models.stack import InputSpec, Layer, Stack
 from models.weights import materialise
 
 LayerPath = tuple[int, int | None]
-"""(index in the stack, index in a block's body or None for the layer itself)."""
+"""(index in the stack, None): the layer a view selects. The second slot named a block's inner
+layer while blocks held layers; nodes hold none now, so it is always None."""
 
 
 class StackCommand(QUndoCommand):
@@ -208,30 +209,19 @@ class Document(QObject):
         self.apply(self._stack.with_weights(index, weights), what)
 
     def spec_at(self, path: LayerPath) -> LayerSpec:
-        index, inner = path
-        spec = self._stack.layers[index].spec
-        return spec if inner is None else spec.body[inner]  # type: ignore[attr-defined]
+        return self._stack.layers[path[0]].spec
 
     def set_field(self, path: LayerPath, field: str, value: Any) -> None:
-        """Set one field of a layer (or of a block's inner layer) as one mergeable step.
+        """Set one field of a layer as one mergeable step.
 
         Raises ConfigError when the spec refuses the value's type.
         """
-        index, inner = path
+        index = path[0]
         layer = self._stack.layers[index]
-        target = self.spec_at(path)
-        changed = target.replace(**{field: value})
-        if inner is None:
-            spec = changed
-            where = layer.name
-        else:
-            block: Residual = layer.spec  # type: ignore[assignment]
-            body = block.body[:inner] + (changed,) + block.body[inner + 1:]
-            spec = block.replace(body=body)
-            where = f"{layer.name} layer {inner + 1}"
-        label = field_info(type(target), field).label.lower()
-        self.apply(self._stack.with_spec(index, spec), f"Change {label} of {where}",
-                   merge_key=(layer.name, inner, field))
+        spec = layer.spec.replace(**{field: value})
+        label = field_info(type(layer.spec), field).label.lower()
+        self.apply(self._stack.with_spec(index, spec), f"Change {label} of {layer.name}",
+                   merge_key=(layer.name, field))
 
     def set_input(self, input_spec: InputSpec, what: str = "input") -> None:
         self.apply(self._stack.with_input(input_spec), f"Change {what}",

@@ -19,7 +19,7 @@ from gui.theme import colors, mute
 from models.analysis import LayerReport, StackReport
 from models.errors import ConfigError
 from models.fields import FieldInfo, editable_fields
-from models.layers import LayerSpec, Residual
+from models.layers import LayerSpec
 from models.layers.base import AXIS_NAMES
 from models.stack import InputSpec, Stack
 
@@ -273,8 +273,8 @@ def _shape_signature(spec: LayerSpec) -> tuple:
 
 
 class PropertyEditor(QScrollArea):
-    """The settings of the selected layer (or a block's inner layer), its name, and its error:
-    as a banner, and in red under the field the error names."""
+    """The settings of the selected layer, its name, and its error: as a banner, and in red
+    under the field the error names."""
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -299,10 +299,6 @@ class PropertyEditor(QScrollArea):
         """Follow the stack: update the values in place when the form still fits, else rebuild."""
         if self.path is not None and self.path[0] >= len(stack):
             self.path = None
-        if self.path is not None and self.path[1] is not None:
-            block = stack.layers[self.path[0]].spec
-            if not (isinstance(block, Residual) and self.path[1] < len(block.body)):
-                self.path = (self.path[0], None)
         if self.path is None:
             if self._signature != ():
                 self._build_empty()
@@ -349,12 +345,10 @@ class PropertyEditor(QScrollArea):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.name_edit = None
-        if self.path is not None and self.path[1] is None:
-            self.name_edit = QLineEdit()
-            self.name_edit.setToolTip("The layer's name, unique in the stack.")
-            self.name_edit.editingFinished.connect(self._rename)
-            form.addRow("Name", self.name_edit)
+        self.name_edit = QLineEdit()
+        self.name_edit.setToolTip("The layer's name, unique in the stack.")
+        self.name_edit.editingFinished.connect(self._rename)
+        form.addRow("Name", self.name_edit)
         for name, info in editable_fields(type(spec)):
             editor = editor_for(info, getattr(spec, name))
             editor.edited.connect(lambda value, name=name: self._edit(name, value))
@@ -375,41 +369,27 @@ class PropertyEditor(QScrollArea):
             self.editors[name] = editor
             self.field_errors[name] = error
         layout.addLayout(form)
-        if isinstance(spec, Residual):
-            note = QLabel("Expand the block in the stack to edit its inner layers.")
-            note.setWordWrap(True)
-            layout.addWidget(mute(note))
         layout.addStretch(1)
 
     # ---- updating -----------------------------------------------------------------------------
     def _update(self, stack: Stack, report: StackReport, spec: LayerSpec) -> None:
-        index, inner = self.path  # type: ignore[misc]
+        index = self.path[0]  # type: ignore[index]
         layer = stack.layers[index]
         layer_report: LayerReport = report.layers[index]
-        where = f"{layer.name} › layer {inner + 1}" if inner is not None else layer.name
-        self.title.setText(f"{where}  ·  {spec.type_name}")
+        self.title.setText(f"{layer.name}  ·  {spec.type_name}")
         if self.name_edit is not None and not self.name_edit.hasFocus():
             self.name_edit.setText(layer.name)
         for name, editor in self.editors.items():
             editor.set_value(getattr(spec, name))
             used_when = editor.info.used_when
             editor.setEnabled(used_when is None or getattr(spec, used_when[0]) == used_when[1])
-        field = self._error_field(layer_report.error)
+        error = layer_report.error
+        field = error.field if error is not None else None
         for name, label in self.field_errors.items():
             label.setVisible(name == field)
             if name == field:
                 label.setText(layer_report.error.reason)  # type: ignore[union-attr]
         self._show_banner(layer_report)
-
-    def _error_field(self, error: ConfigError | None) -> str | None:
-        """The field of the edited spec that `error` names, if any."""
-        if error is None or not error.field:
-            return None
-        inner = self.path[1]  # type: ignore[index]
-        if inner is None:
-            return error.field
-        prefix = f"body.{inner}."
-        return error.field[len(prefix):] if error.field.startswith(prefix) else None
 
     def _show_banner(self, report: LayerReport) -> None:
         theme = colors()

@@ -8,9 +8,11 @@ import numpy as np
 
 from models.kernel_presets import apply_to_filter, gabor_bank, preset_kernel
 from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
-                           Gated, GlobalAvgPool, GlobalMaxPool, LayerSpec, MaxPool, PointwiseConv,
-                           ReLU, Sigmoid, Softmax, Tanh)
+                           GlobalAvgPool, GlobalMaxPool, LayerSpec, MaxPool, PointwiseConv, ReLU,
+                           Sigmoid, Softmax, Tanh)
+from models.legacy_blocks import legacy_gated_weight
 from models.stack import InputSpec, Stack
+from models.templates import insert_template
 from models.weights import materialise
 
 
@@ -94,11 +96,21 @@ def text_cnn() -> Stack:
     """A text classifier in the style of gated convolutional language models (Dauphin et al.
     2017): Conv1D over 64-dimensional embeddings of 128 tokens, two residual GLU blocks, global
     max pooling over time and a softmax over two classes."""
-    return _stack(InputSpec(64, (128,)), [
-        Conv(rank=1, out_channels=128, kernel_size=3),
-        Gated(rank=1, out_channels=128, kernel_size=3, residual=True),
-        Gated(rank=1, out_channels=128, kernel_size=3, dilation=2, residual=True),
-        GlobalMaxPool(), Flatten(), Dense(units=2), Softmax()])
+    stack = Stack(InputSpec(64, (128,))).appended(Conv(rank=1, out_channels=128, kernel_size=3))
+    for group, dilation in (("glu1", 1), ("glu2", 2)):
+        stack = insert_template(stack, "Gated (GLU)", len(stack) - 1, group=group,
+                                kernel_size=3, dilation=dilation, residual=True)
+    for spec in (GlobalMaxPool(), Flatten(), Dense(units=2), Softmax()):
+        stack = stack.appended(spec)
+    stack = materialise(stack)
+    # Each block's convolution keeps the numbers the preset has had since its blocks were the
+    # gated layers glu1 and glu2: saved results and screenshots stay comparable.
+    for index, layer in enumerate(stack.layers):
+        if layer.group in ("glu1", "glu2") and isinstance(layer.spec, Conv):
+            stack = stack.with_weights(index, {
+                key: legacy_gated_weight(stack.seed, layer.group, key, array.shape)
+                for key, array in layer.weights.items()})
+    return stack
 
 
 def volume_block() -> Stack:

@@ -1,8 +1,8 @@
 """Project files: the stack as JSON (so it diffs well) with its weights, in one file.
 
-Format `convscope-project`, version 2:
+Format `convscope-project`, version 3:
 ```
-{"format": "convscope-project", "version": 2,
+{"format": "convscope-project", "version": 3,
  "input": {"channels": 3, "spatial": [64, 64], "batch": 1},
  "seed": 0,
  "layers": [{"name": "conv1", "spec": {"type": "Conv", "rank": 2, "out_channels": 8, ...}},
@@ -14,11 +14,20 @@ Format `convscope-project`, version 2:
 Layers are in topological order; `spec` holds every field of the layer's spec (models.layers).
 `inputs` (the layers it reads, "input" for the network's input) is written only where a layer
 does not simply read the one before it, `group` only where it has one, and `outputs` only where
-they are not the layers nothing reads. Version 1 (chains, written before graphs) is version 2
-without those keys, so it reads unchanged. Weights are optional per layer: a missing one gets its
-deterministic default from the seed. Weights are stored bit for bit, so every float32 value a
-stack holds (NaN and infinities included) reads back exactly: what the app holds, it can save and
-reopen. Files are data only: reading one executes nothing.
+they are not the layers nothing reads.
+
+Older versions read unchanged and compute the same outputs bit for bit:
+- Version 2 is version 3 that may hold the block kinds `Residual` (a `body` chain and an identity
+  or projection shortcut) and `Gated` (GLU). Since version 3, residual and gated blocks are
+  grouped subgraphs of ordinary layers, as templates insert them: each old block opens as that
+  subgraph (models.legacy_blocks), in a group named after it, with its weights.
+- Version 1 (chains, written before graphs) is version 2 without `inputs`, `group` and
+  `outputs`.
+
+Weights are optional per layer: a missing one gets its deterministic default from the seed.
+Weights are stored bit for bit, so every float32 value a stack holds (NaN and infinities
+included) reads back exactly: what the app holds, it can save and reopen. Files are data only:
+reading one executes nothing.
 
 A project holds no more than a Stack may (models.stack's MAX_NODES, MAX_NESTING_DEPTH,
 MAX_NAME_LENGTH); the loader checks them before building anything, without recursing.
@@ -43,12 +52,13 @@ import numpy as np
 from models.analysis import analyse
 from models.atomic import write_atomic
 from models.errors import ConfigError, FileChangedError, FileFormatError, display_name
-from models.layers import LayerSpec
+from models.layers import Identity, LayerSpec
+from models.legacy_blocks import LegacyLayer, expand, is_legacy
 from models.stack import (MAX_NESTING_DEPTH, MAX_NODES, InputSpec, Layer, Stack, check_limits,
                           frozen_array)
 
 FORMAT = "convscope-project"
-VERSION = 2
+VERSION = 3
 SUFFIX = ".convscope"
 
 
@@ -208,7 +218,7 @@ def _stack(doc: dict[str, Any]) -> Stack:
     if len(entries) > MAX_NODES:
         raise FileFormatError(f"it has {len(entries):,} layers, more than the {MAX_NODES:,} "
                               f"ConvScope handles")
-    layers = []
+    items: list[Layer | LegacyLayer] = []
     for i, entry in enumerate(entries):
         entry = _typed(entry, dict, f"layers[{i}]")
         name = entry.get("name")
@@ -217,12 +227,14 @@ def _stack(doc: dict[str, Any]) -> Stack:
         where = f"layer {i + 1} ({display_name(name)})"
         raw_spec = _typed(entry.get("spec"), dict, f"layers[{i}].spec")
         if _nesting(raw_spec) > MAX_NESTING_DEPTH:
-            # Checked on the text: building the spec first would recurse once per level.
+            # Checked on the text: building the blocks first would recurse once per level.
             raise FileFormatError(f"{where}: its blocks inside blocks are more than "
                                   f"{MAX_NESTING_DEPTH} levels deep, the most ConvScope handles",
                                   field="spec")
+        legacy = is_legacy(raw_spec)
         try:
-            spec = LayerSpec.from_dict(raw_spec)
+            # A block of version 2 or older is expanded below, once the layers before it are read.
+            spec = None if legacy else LayerSpec.from_dict(raw_spec)
         except ConfigError as err:
             raise FileFormatError(f"{where}: {err.reason}", field=err.field) from None
         arrays = _typed(weights.get(name, {}), dict, f"weights of {display_name(name)}")
@@ -234,20 +246,27 @@ def _stack(doc: dict[str, Any]) -> Stack:
         group = entry.get("group", "")
         if not isinstance(group, str):
             raise FileFormatError(f"{where}: group must be text")
-        layer = Layer(name, spec, {}, inputs=inputs, group=group)
+        # An old block's name and group are checked on a stand-in: its spec is read later.
+        layer = Layer(name, spec or Identity(), {}, inputs=inputs, group=group)
         try:
             check_limits([layer])  # before decoding its weights: a name may be all that is wrong
         except ConfigError as err:
             raise FileFormatError(f"{where}: {err.reason}", field=err.field) from None
-        layers.append(layer.replace(weights={
-            k: _decode(v, f"{display_name(name)}.{display_name(k)}") for k, v in arrays.items()}))
-    stray = sorted(set(weights) - {layer.name for layer in layers})
+        decoded = {k: _decode(v, f"{display_name(name)}.{display_name(k)}")
+                   for k, v in arrays.items()}
+        items.append(LegacyLayer(name, raw_spec, inputs, group, decoded) if legacy
+                     else layer.replace(weights=decoded))
+    stray = sorted(set(weights) - {item.name for item in items})
     if stray:
         raise FileFormatError(f"it holds weights for '{display_name(stray[0])}', but no layer "
                               f"has that name")
     outputs = _typed(doc.get("outputs", []), list, "outputs")
     if not all(isinstance(n, str) for n in outputs):
         raise FileFormatError("outputs must be a list of layer names")
+    layers: list[Layer] = [item for item in items if isinstance(item, Layer)]
+    if len(layers) < len(items):
+        layers, renamed = expand(input_spec, seed, items)
+        outputs = [renamed.get(n, n) for n in outputs]
     stack = Stack(input=input_spec, seed=seed).with_layers(layers, tuple(outputs))
     _check_weight_shapes(stack)
     return stack

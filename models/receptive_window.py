@@ -3,7 +3,7 @@ earlier layer's output can influence it.
 
 Where models.geometry.RFState gives a receptive field's extent, this gives its exact shape: the
 holes a dilated kernel leaves, the jumps of strides, the clipping where padding lies outside a
-tensor, the union of a block's branches. Masks are spatial only: a position counts when any of
+tensor, the union of a merge's branches. Masks are spatial only: a position counts when any of
 its channels can reach the clicked output (grouped and depthwise layers connect the same
 positions, just fewer channels). A flat tensor (after Flatten or Dense) has a 0-d mask.
 
@@ -20,8 +20,8 @@ import numpy as np
 from models.analysis import StackReport
 from models.connectivity import back_through, transposed_connectivity, window_connectivity
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
-                           Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
-                           MaxPool, Mul, PointwiseConv, Residual, SeparableConv, Shape, Sub)
+                           Flatten, GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec, MaxPool,
+                           Mul, PointwiseConv, SeparableConv, Shape, Sub)
 from models.receptive_activation import BACK_ACTIVATION
 from models.layers.opaque import BACK_OPAQUE
 from models.receptive_shape import BACK_SHAPE
@@ -60,31 +60,11 @@ def _separable(spec: SeparableConv, info: LayerInfo, in_shape: Shape,
     return _window(depthwise, info.inner[0], in_shape, mask)
 
 
-def _residual(spec: Residual, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
-    shapes = [tuple(in_shape)] + [inner.output_shape for inner in info.inner]
-    body = mask
-    for inner_spec, inner_info, inner_in in reversed(list(zip(spec.body, info.inner, shapes))):
-        body = layer_back(inner_spec, inner_info, inner_in, body)
-    if spec.shortcut == "identity":
-        return body | mask
-    # A strided 1x1 projection without padding: output o reads input o * stride.
-    strides = info.attrs["strides"]
-    shortcut = back_through(mask, [window_connectivity(w, o, 1, s, 0, 1) for w, o, s in
-                                   zip(in_shape[1:], info.output_shape[1:], strides)])
-    return body | shortcut
-
-
-def _gated(spec: Gated, info: LayerInfo, in_shape: Shape, mask: np.ndarray) -> np.ndarray:
-    # Both convolutions share the window, so their union is one window's field.
-    reached = _window(spec, info, in_shape, mask)
-    return reached | mask if spec.residual else reached
-
-
 BACK: dict[type[LayerSpec], Callable[..., np.ndarray]] = {
     Conv: _window, DepthwiseConv: _window, MaxPool: _window, AvgPool: _window,
     PointwiseConv: _pointwise, ConvTranspose: _transposed, SeparableConv: _separable,
     GlobalMaxPool: _everything, GlobalAvgPool: _everything, Flatten: _everything,
-    Dense: _everything, Residual: _residual, Gated: _gated,
+    Dense: _everything,
     **BACK_ACTIVATION, **BACK_SHAPE, **BACK_OPAQUE,
 }
 

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -28,13 +28,13 @@ INPUT = "input"
 
 # The limits of a network, checked whenever a Stack is made (so by every edit, by the project
 # loader and by the ONNX importer, which build stacks) and so never exceeded by a saved project.
-# Code that walks blocks or groups may recurse: these keep it far from Python's recursion limit,
-# and a damaged or hostile file from exhausting memory or flooding a terminal with one name.
+# Code that walks groups may recurse: these keep it far from Python's recursion limit, and a
+# damaged or hostile file from exhausting memory or flooding a terminal with one name.
 MAX_NODES = 50_000
 """The most nodes a network may have (a large ONNX model has a few thousand)."""
 MAX_NESTING_DEPTH = 32
-"""The most levels of layers inside blocks (a plain layer is 1 level, a residual block of plain
-layers 2, a residual inside a residual 3), and of a group path ("a/b/c" is 3)."""
+"""The most levels of a group path ("a/b/c" is 3), and of blocks inside blocks in the project
+files that held such blocks (a plain layer is 1 level, a residual block of plain layers 2)."""
 MAX_NAME_LENGTH = 1_000
 """The most characters of a node's name, or of its group path."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -281,52 +281,16 @@ def check_limits(layers: tuple[Layer, ...] | list[Layer]) -> None:
     """Refuse a network past MAX_NODES, MAX_NESTING_DEPTH or MAX_NAME_LENGTH, or whose names
     are not text every file format can hold (a lone surrogate cannot be written as UTF-8).
 
-    Raises ConfigError placed on the first layer at fault. Iterative: it never recurses into the
-    blocks it measures.
+    Raises ConfigError placed on the first layer at fault.
     """
     if len(layers) > MAX_NODES:
         raise ConfigError(f"the network has {len(layers):,} nodes, more than the {MAX_NODES:,} "
                           f"ConvScope handles; split it into smaller networks", field="layers")
     for index, layer in enumerate(layers):
         problem = _name_problem("name", layer.name) or _group_problem(layer.group)
-        if problem is None and _spec_fields(type(layer.spec)):  # only blocks hold layers
-            if spec_depth(layer.spec) > MAX_NESTING_DEPTH:
-                problem = (f"its blocks inside blocks are more than {MAX_NESTING_DEPTH} levels "
-                           f"deep, the most ConvScope handles; flatten the inner blocks into the "
-                           f"network", "spec")
         if problem is not None:
             reason, where = problem
             raise ConfigError(reason, field=where).at(index, layer.name, layer.spec.type_name)
-
-
-def spec_depth(spec: LayerSpec) -> int:
-    """How many levels of layers spec holds: 1 for a plain layer, 2 for a residual whose body
-    holds plain layers. Counts iteratively, never recursing, and stops counting past
-    MAX_NESTING_DEPTH + 1."""
-    deepest, todo = 0, [(spec, 1)]
-    while todo:
-        current, depth = todo.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_NESTING_DEPTH:
-            break  # too deep already: how much deeper does not matter
-        todo.extend((inner, depth + 1) for inner in _inner_specs(current))
-    return deepest
-
-
-def _inner_specs(spec: LayerSpec) -> Iterator[LayerSpec]:
-    """The layer specs a block holds in its fields (a residual's body), as to_dict() finds them."""
-    for name in _spec_fields(type(spec)):
-        value = getattr(spec, name)
-        if isinstance(value, LayerSpec):
-            yield value
-        elif isinstance(value, tuple):
-            yield from (item for item in value if isinstance(item, LayerSpec))
-
-
-@functools.cache
-def _spec_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a spec class that hold layer specs (by their annotation): none for most."""
-    return tuple(f.name for f in dataclasses.fields(cls) if "LayerSpec" in str(f.type))
 
 
 def _name_problem(what: str, name: str) -> tuple[str, str] | None:

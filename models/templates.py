@@ -3,9 +3,11 @@
 insertion point: residual (identity and projection), gated (GLU), Inception, squeeze-excitation,
 DenseNet's dense layer, a U-Net level and an FPN top-down merge.
 
-`insert_template(stack, name, after)` splices a block in after layer `after`: the block reads that
-layer's output, and every layer (and network output) that read it reads the block's output
-instead, so a chain stays a chain with the block inside. `remove_group` takes a block out again.
+`insert_template(stack, name, after, **options)` splices a block in after layer `after`: the block
+reads that layer's output, and every layer (and network output) that read it reads the block's
+output instead, so a chain stays a chain with the block inside. `remove_group` takes a block out
+again. Gated (GLU) takes options (kernel size, dilation, residual...): the text-CNN preset and the
+gated layers of older project files (models.legacy_blocks) are built by the same `gated_block`.
 
 Groups: a block's layers share one group named after the template and numbered to be unique in
 the network ("res1", "inception2"). When the anchor and the layer after it share a group
@@ -21,7 +23,7 @@ from typing import Callable
 from models.analysis import analyse
 from models.errors import ConfigError
 from models.layers import (Add, BatchNorm, Concat, Conv, ConvTranspose, GlobalAvgPool, LayerSpec,
-                           MaxPool, Mul, PointwiseConv, ReLU, Resize, Sigmoid)
+                           MaxPool, Mul, PointwiseConv, ReLU, Resize, Sigmoid, Slice)
 from models.layers.base import AXIS_NAMES, Shape, describe_shape
 from models.stack import INPUT, MAX_SPATIAL_RANK, Layer, Stack
 
@@ -38,31 +40,40 @@ class Template:
 
     name: the palette label; description: one sentence; group: the stem of its group names
     ("res" -> res1, res2...); build(shape, source): given the sample shape (C, *spatial) of the node
-    it reads and that node's name (or INPUT), the block's layers in order with explicit inputs,
-    all in one group, the last one the block's output. Names are unique within the block and
-    differ from `source`; insert_template renames them to be unique in the network. Raises
-    ConfigError when the shape cannot take the block.
+    it reads and that node's name (or INPUT), and the template's options as keywords, the block's
+    layers in order with explicit inputs, all in one group, the last one the block's output.
+    Names are unique within the block and differ from `source`; insert_template renames them to
+    be unique in the network. Raises ConfigError when the shape cannot take the block.
+    options: the keywords build takes beyond the shape and source (none for most).
     """
     name: str
     description: str
     group: str
-    build: Callable[[Shape, str], list[Layer]]
+    build: Callable[..., list[Layer]]
+    options: tuple[str, ...] = ()
 
 
-class _Block:
-    """Collects a block's layers; each reads the previous one unless told otherwise."""
+class BlockBuilder:
+    """Collects a block's layers; each reads the previous one unless told otherwise.
 
-    def __init__(self, source: str, group: str) -> None:
+    taken: the names the new layers must avoid; it grows with each one (give the network's
+    names to get names unique in the network, as the loader of older projects does).
+    """
+
+    def __init__(self, source: str, group: str, taken: set[str] | None = None) -> None:
         self.source = source
         self.group = group
         self.layers: list[Layer] = []
-        self._taken = {source}
+        self._taken = taken if taken is not None else set()
+        self._taken.add(source)
 
     @property
     def last(self) -> str:
         return self.layers[-1].name if self.layers else self.source
 
     def add(self, spec: LayerSpec, *inputs: str) -> str:
+        """Append a layer reading `inputs` (default: the last layer, or the source); returns its
+        name."""
         name = Stack().unique_name(spec, self._taken)
         self._taken.add(name)
         self.layers.append(Layer(name, spec, inputs=inputs or (self.last,), group=self.group))
@@ -101,7 +112,7 @@ def _require_even(template: str, shape: Shape, why: str) -> None:
 def _residual_identity(shape: Shape, source: str) -> list[Layer]:
     rank = _spatial_rank("Residual (identity)", shape)
     c = shape[0]
-    block = _Block(source, "res")
+    block = BlockBuilder(source, "res")
     block.conv_bn_relu(rank, c)
     block.add(Conv(rank=rank, out_channels=c, kernel_size=3, bias=False))
     body = block.add(BatchNorm())
@@ -113,7 +124,7 @@ def _residual_identity(shape: Shape, source: str) -> list[Layer]:
 def _residual_projection(shape: Shape, source: str) -> list[Layer]:
     rank = _spatial_rank("Residual (projection)", shape)
     c = 2 * shape[0]
-    block = _Block(source, "res")
+    block = BlockBuilder(source, "res")
     block.add(Conv(rank=rank, out_channels=c, kernel_size=3, stride=2, bias=False))
     block.add(BatchNorm())
     block.add(ReLU())
@@ -128,14 +139,36 @@ def _residual_projection(shape: Shape, source: str) -> list[Layer]:
     return block.layers
 
 
-def _gated(shape: Shape, source: str) -> list[Layer]:
+GATED_OPTIONS = ("out_channels", "kernel_size", "stride", "padding", "pads", "dilation", "bias",
+                 "residual")
+
+
+def gated_block(block: BlockBuilder, source: str, *, rank: int, out_channels: int,
+                kernel_size: int | tuple[int, ...] = 3, stride: int | tuple[int, ...] = 1,
+                padding: str = "same", pads: int | tuple[int, ...] = 0,
+                dilation: int | tuple[int, ...] = 1, bias: bool = True,
+                residual: bool = False) -> str:
+    """A gated convolution (GLU, Dauphin et al. 2017) reading `source`: one convolution with
+    2 x out_channels filters, its channels split in halves (value, gate), value * sigmoid(gate),
+    plus the input when `residual`. Adds the layers to `block`; returns the output's name.
+
+    One convolution, as PyTorch's nn.GLU splits one tensor: the halves are computed in one pass,
+    and the numbers are those of the gated layer of projects before graphs, bit for bit.
+    """
+    both = block.add(Conv(rank=rank, out_channels=2 * out_channels, kernel_size=kernel_size,
+                          stride=stride, padding=padding, pads=pads, dilation=dilation,
+                          bias=bias), source)
+    value = block.add(Slice(starts=(0,), ends=(out_channels,), axes=(1,)), both)
+    logits = block.add(Slice(starts=(out_channels,), ends=(2 * out_channels,), axes=(1,)), both)
+    gate = block.add(Sigmoid(), logits)
+    out = block.add(Mul(), value, gate)
+    return block.add(Add(), out, source) if residual else out
+
+
+def _gated(shape: Shape, source: str, **options: object) -> list[Layer]:
     rank = _spatial_rank("Gated (GLU)", shape)
-    c = shape[0]
-    block = _Block(source, "glu")
-    value = block.add(Conv(rank=rank, out_channels=c, kernel_size=3), source)
-    block.add(Conv(rank=rank, out_channels=c, kernel_size=3), source)
-    gate = block.add(Sigmoid())
-    block.add(Mul(), value, gate)
+    block = BlockBuilder(source, "glu")
+    gated_block(block, source, rank=rank, **{"out_channels": shape[0], **options})  # type: ignore[arg-type]
     return block.layers
 
 
@@ -148,7 +181,7 @@ def inception_channels(channels: int) -> tuple[int, ...]:
 def _inception(shape: Shape, source: str) -> list[Layer]:
     rank = _spatial_rank("Inception", shape)
     one, reduce3, three, reduce5, five, proj = inception_channels(shape[0])
-    block = _Block(source, "inception")
+    block = BlockBuilder(source, "inception")
 
     def conv_relu(channels: int, kernel: int, reads: str | None = None) -> str:
         block.add(Conv(rank=rank, out_channels=channels, kernel_size=kernel),
@@ -169,7 +202,7 @@ def _inception(shape: Shape, source: str) -> list[Layer]:
 def _squeeze_excitation(shape: Shape, source: str) -> list[Layer]:
     rank = _spatial_rank("Squeeze-excitation", shape)
     c = shape[0]
-    block = _Block(source, "se")
+    block = BlockBuilder(source, "se")
     block.add(GlobalAvgPool(), source)
     block.add(PointwiseConv(rank=rank, out_channels=max(1, c // SE_REDUCTION)))
     block.add(ReLU())
@@ -188,7 +221,7 @@ def growth_rate(channels: int) -> int:
 def _dense_layer(shape: Shape, source: str) -> list[Layer]:
     rank = _spatial_rank("Dense layer", shape)
     k = growth_rate(shape[0])
-    block = _Block(source, "dense")
+    block = BlockBuilder(source, "dense")
     block.add(BatchNorm(), source)
     block.add(ReLU())
     block.add(PointwiseConv(rank=rank, out_channels=4 * k, bias=False))
@@ -204,7 +237,7 @@ def _unet_level(shape: Shape, source: str) -> list[Layer]:
     _require_even("U-Net level", shape, "halves the size and doubles it back, so it needs even "
                   "sizes to meet its skip again")
     c = shape[0]
-    block = _Block(source, "unet")
+    block = BlockBuilder(source, "unet")
     block.conv_bn_relu(rank, c, source)
     skip = block.conv_bn_relu(rank, c)
     block.add(MaxPool(rank=rank, kernel_size=2, stride=2))
@@ -222,7 +255,7 @@ def _fpn_merge(shape: Shape, source: str) -> list[Layer]:
     _require_even("FPN merge", shape, "adds a level of half the size, doubled back, so it needs "
                   "even sizes")
     c = shape[0]
-    block = _Block(source, "fpn")
+    block = BlockBuilder(source, "fpn")
     lateral = block.add(PointwiseConv(rank=rank, out_channels=c), source)
     block.add(Conv(rank=rank, out_channels=c, kernel_size=3, stride=2), source)
     block.add(PointwiseConv(rank=rank, out_channels=c))
@@ -237,8 +270,8 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
              "then a ReLU: ResNet's basic block, same shape out.", "res", _residual_identity),
     Template("Residual (projection)", "A basic block that halves the size and doubles the "
              "channels, its shortcut a strided 1x1 conv and BN.", "res", _residual_projection),
-    Template("Gated (GLU)", "Two 3x3 convs of the input, one through a sigmoid gating the other "
-             "element by element.", "glu", _gated),
+    Template("Gated (GLU)", "A 3x3 conv to twice the channels, split in halves, one through a "
+             "sigmoid gating the other element by element.", "glu", _gated, GATED_OPTIONS),
     Template("Inception", "Parallel 1x1, 3x3, 5x5 and pooled branches joined on the channels, "
              "as GoogLeNet's 3a block scaled to the input.", "inception", _inception),
     Template("Squeeze-excitation", "Scales each channel by a gate learned from the global mean "
@@ -295,20 +328,26 @@ def _block_group(stack: Stack, template: Template, after: int | None) -> str:
 
 
 def insert_template(stack: Stack, template: str, after: int | None,
-                    group: str | None = None) -> Stack:
+                    group: str | None = None, **options: object) -> Stack:
     """The network with the template's block inserted after layer `after` (None: at the start,
     reading the network's input).
 
     The block reads the anchor's output; every layer that read the anchor (the next one in a
     chain, or any naming it) reads the block's output instead, and so does a network output that
     named it. The block's layers get names unique in the network and one group: `group` when
-    given (a "/" path not yet in use), else as the module docstring says.
+    given (a "/" path not yet in use), else as the module docstring says. options: the
+    template's settings (Template.options; Gated (GLU): its convolution's settings and residual).
 
-    Raises ConfigError for an unknown template, an index out of range, an anchor whose shape is
+    Raises ConfigError for an unknown template or option, an index out of range, an anchor whose shape is
     unknown (it has an error or waits on one), a group already in use, or a shape the block
     cannot take (a flat vector, odd sizes where it halves and doubles back), naming the fix.
     """
     spec = _template(template)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise ConfigError(f"{template} has no option {unknown[0]!r}; "
+                          + (f"its options are {', '.join(spec.options)}" if spec.options
+                             else "it takes none"))
     if after is not None and not 0 <= after < len(stack.layers):
         raise ConfigError(f"cannot insert after layer {after + 1}: the network has "
                           f"{len(stack.layers)} layers")
@@ -329,7 +368,7 @@ def insert_template(stack: Stack, template: str, after: int | None,
                           f"block's group with a new name such as "
                           f"{_block_group(stack, spec, after)!r}", field="group")
     try:
-        block = spec.build(shape, anchor)
+        block = spec.build(shape, anchor, **options)
     except ConfigError as err:
         where = "the input" if after is None else f"{anchor!r}"
         raise ConfigError(f"cannot insert {template} after {where}: {err.reason}",

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from models.fields import FieldInfo, editable_fields
 from models.layers import (LAYER_TYPES, AvgPool, BatchNorm, Conv, ConvTranspose, Dense,
-                           DepthwiseConv, Flatten, Gated, GlobalAvgPool, GlobalMaxPool, LayerSpec,
-                           LeakyReLU, MaxPool, PointwiseConv, ReLU, Residual, SeparableConv,
-                           Sigmoid, Softmax, Tanh)
+                           DepthwiseConv, Flatten, GlobalAvgPool, GlobalMaxPool, LayerSpec,
+                           LeakyReLU, MaxPool, PointwiseConv, ReLU, SeparableConv, Sigmoid,
+                           Softmax, Tanh)
 from models.analysis import analyse
 from models.stack import InputSpec, Layer, Stack
 
@@ -39,8 +39,7 @@ def layer_specs(draw, rank: int, channels: int):
             return Dense(units=draw(st.integers(1, 6)), bias=draw(st.booleans()))
     else:
         kind = draw(st.sampled_from(["conv", "depthwise", "pointwise", "separable", "transposed",
-                                     "maxpool", "avgpool", "global", "activation", "batchnorm",
-                                     "residual", "gated"]))
+                                     "maxpool", "avgpool", "global", "activation", "batchnorm"]))
     if kind == "activation":
         return draw(st.sampled_from([ReLU(), Sigmoid(), Tanh(), Softmax(),
                                      LeakyReLU(alpha=draw(st.floats(0.0, 0.5)))]))
@@ -72,15 +71,7 @@ def layer_specs(draw, rank: int, channels: int):
         return MaxPool(ceil_mode=draw(st.booleans()), dilation=dilation, **window)
     if kind == "avgpool":
         return AvgPool(ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()), **window)
-    if kind == "global":
-        return draw(st.sampled_from([GlobalMaxPool(), GlobalAvgPool()]))
-    if kind == "residual":
-        body = (Conv(rank=rank, out_channels=channels, kernel_size=3), ReLU(),
-                Conv(rank=rank, out_channels=draw(st.integers(1, 4)), kernel_size=draw(st.integers(1, 3)),
-                     stride=draw(st.integers(1, 2))))
-        return Residual(body=body, shortcut=draw(st.sampled_from(["identity", "projection"])))
-    return Gated(out_channels=draw(st.integers(1, 4)), dilation=dilation,
-                 residual=draw(st.booleans()), **window)
+    return draw(st.sampled_from([GlobalMaxPool(), GlobalAvgPool()]))
 
 
 @st.composite
@@ -149,40 +140,30 @@ def field_values(info: FieldInfo, current: Any, cap: int | None = None) -> st.Se
         return st.one_of(ints.map(lambda v: (v,) * count), st.tuples(*[ints] * count))
     if isinstance(current, int):
         return ints
+    if isinstance(current, tuple):
+        # A free list ("2, 2"): numbers of the kind it holds, any count the box can take.
+        number = st.floats(-4.0, 4.0) if any(isinstance(v, float) for v in current) else \
+            st.integers(-4, 8)
+        return st.lists(number, min_size=0, max_size=5).map(tuple)
     raise TypeError(f"no strategy for field {info.label!r} holding {current!r}; teach "
                     f"field_values the new kind as the property editor's map was")
 
 
-def editable_targets(stack: Stack) -> list[tuple[int, int | None]]:
-    """Every (layer index, inner index or None) whose spec has editable fields, as the property
-    editor can select them: the layers and the inner layers of residual blocks."""
-    targets = []
-    for index, layer in enumerate(stack.layers):
-        specs = [(None, layer.spec)]
-        if isinstance(layer.spec, Residual):
-            specs += list(enumerate(layer.spec.body))
-        targets += [(index, inner) for inner, spec in specs if editable_fields(type(spec))]
-    return targets
+def editable_targets(stack: Stack) -> list[int]:
+    """Every layer index whose spec has editable fields, as the property editor can select them."""
+    return [index for index, layer in enumerate(stack.layers)
+            if editable_fields(type(layer.spec))]
 
 
-def with_field(stack: Stack, index: int, inner: int | None, name: str, value: Any) -> Stack:
-    """The stack with one field of a layer (or of a residual block's inner layer) set, as the
-    document applies a property-editor edit."""
-    spec = stack.layers[index].spec
-    if inner is None:
-        return stack.with_spec(index, spec.replace(**{name: value}))
-    body = spec.body  # type: ignore[attr-defined]
-    changed = body[inner].replace(**{name: value})
-    return stack.with_spec(index, spec.replace(body=body[:inner] + (changed,) + body[inner + 1:]))
+def with_field(stack: Stack, index: int, name: str, value: Any) -> Stack:
+    """The stack with one field of a layer set, as the document applies a property-editor edit."""
+    return stack.with_spec(index, stack.layers[index].spec.replace(**{name: value}))
 
 
 def default_spec(spec_type: type[LayerSpec], rank: int) -> LayerSpec:
     """A layer type with its defaults, for an input with `rank` spatial axes (2 for a flat one,
     as the palette does), so every registered type is added without a list here."""
     names = {f.name for f in dataclasses.fields(spec_type)}
-    if spec_type is Residual:
-        rank = rank or 2
-        return Residual(body=(Conv(rank=rank), ReLU(), Conv(rank=rank)), shortcut="projection")
     return spec_type(rank=rank or 2) if "rank" in names else spec_type()
 
 
@@ -220,8 +201,7 @@ def input_edits(draw, stack: Stack) -> tuple[str, InputSpec]:
 def edits(draw, stack: Stack) -> tuple[str, Stack]:
     """One edit a person can make in the window, as (what it was, the edited stack).
 
-    A field of a layer or of a residual block's inner layer set to a value its metadata allows
-    (most often), the input changed, a layer of any registered type inserted, or a layer removed,
+    A field of a layer set to a value its metadata allows (most often), the input changed, a layer of any registered type inserted, or a layer removed,
     moved or duplicated.
     """
     targets = editable_targets(stack)
@@ -229,22 +209,21 @@ def edits(draw, stack: Stack) -> tuple[str, Stack]:
     kinds += ["remove", "move", "duplicate"] if stack.layers else []
     kind = draw(st.sampled_from(kinds))
     if kind == "field":
-        index, inner = draw(st.sampled_from(targets))
-        spec = stack.layers[index].spec
-        target = spec if inner is None else spec.body[inner]  # type: ignore[attr-defined]
+        index = draw(st.sampled_from(targets))
+        target = stack.layers[index].spec
         name, info = draw(st.sampled_from(editable_fields(type(target))))
         value = draw(field_values(info, getattr(target, name)))
-        where = f"{index}" if inner is None else f"{index}.{inner}"
-        return (f"set {target.type_name} {where} {name}={value!r}",
-                with_field(stack, index, inner, name, value))
+        return (f"set {target.type_name} {index} {name}={value!r}",
+                with_field(stack, index, name, value))
     if kind == "input":
         what, input_spec = draw(input_edits(stack))
         return f"input {what} -> {input_spec}", stack.with_input(input_spec)
     if kind == "insert":
         index = draw(st.integers(0, len(stack)))
         rank = len(stack.input.spatial)
-        defaults = st.sampled_from(sorted(LAYER_TYPES)).map(
-            lambda name: default_spec(LAYER_TYPES[name], rank))
+        # Every kind a person can add: opaque nodes come only from importing a model.
+        addable = sorted(name for name, kind in LAYER_TYPES.items() if kind.engine == "numpy")
+        defaults = st.sampled_from(addable).map(lambda name: default_spec(LAYER_TYPES[name], rank))
         spec = draw(st.one_of(defaults, layer_specs(rank, channels_at(stack, index))))
         return f"insert {spec} at {index}", stack.inserted(index, spec)
     index = draw(st.integers(0, len(stack) - 1))

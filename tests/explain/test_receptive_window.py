@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from engine.executor import run
 from models.analysis import analyse
-from models.layers import (AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv, Flatten,
-                           GlobalAvgPool, MaxPool, PointwiseConv, Residual, SeparableConv)
+from models.layers import (Add, AvgPool, BatchNorm, Conv, ConvTranspose, Dense, DepthwiseConv,
+                           Flatten, GlobalAvgPool, MaxPool, PointwiseConv, SeparableConv)
 from models.presets import dilated_context
 from models.receptive_window import extent, receptive_masks
-from models.stack import InputSpec, Stack
+from models.stack import INPUT, InputSpec, Layer, Stack
 from tests.stack_strategies import stacks
 
 CENTRE = (32, 32)
@@ -99,8 +99,9 @@ def test_residual_identity_adds_the_clicked_position_itself() -> None:
     body_stack = Stack(InputSpec(1, (10,))).appended(body[0])
     assert np.flatnonzero(receptive_masks(body_stack, analyse(body_stack), 0, (4,))[0]).tolist() \
         == [3, 5]
-    stack = Stack(InputSpec(1, (10,))).appended(Residual(body=body, shortcut="identity"))
-    assert np.flatnonzero(receptive_masks(stack, analyse(stack), 0, (4,))[0]).tolist() == [3, 4, 5]
+    stack = Stack(InputSpec(1, (10,))).with_layers(
+        [Layer("conv1", body[0]), Layer("add1", Add(), inputs=("conv1", INPUT))])
+    assert np.flatnonzero(receptive_masks(stack, analyse(stack), 1, (4,))[0]).tolist() == [3, 4, 5]
 
 
 def test_volume_fields_and_bad_positions() -> None:

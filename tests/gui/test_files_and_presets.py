@@ -120,7 +120,10 @@ def test_every_preset_loads_without_errors(window):
         report = window.document.report
         assert report.ok, name
         assert window.summary.cell_text(-1, "Params") == f"{report.total_params:,}"
-        assert window.stack_view.topLevelItemCount() == len(preset.build())
+        # one card per node outside groups, one per top-level group (the text CNN's two GLUs)
+        stack = preset.build()
+        tops = {layer.group.split("/")[0] or f"node {i}" for i, layer in enumerate(stack.layers)}
+        assert window.stack_view.topLevelItemCount() == len(tops)
 
 
 def test_geometry_and_recent_files_are_remembered(qtbot, window, settings, tmp_path):

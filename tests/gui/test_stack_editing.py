@@ -193,26 +193,32 @@ def test_delete_duplicate_and_rename(qtbot, window):
     assert window.document.stack.layers[0].weights["W"][0, 0, 0, 0] != 0
 
 
-def test_residual_block_inner_layer_is_edited_through_the_block(qtbot, window):
-    """Residual layers of version-1 projects open as blocks whose inner layers are editable."""
-    from models.layers import Conv, ReLU, Residual
-    view = window.stack_view
-    body = (Conv(out_channels=16), ReLU(), Conv(out_channels=16))
-    view.select(window.document.add_layer(Residual(body=body, shortcut="projection"), 2))
-    block = window.document.stack.layers[2]
-    assert block.name == "res1" and view.card(2).state == "ok"
-    view.select((2, 0))
-    assert view.topLevelItem(2).isExpanded()
-    assert view.card((2, 0)).shape_text == "(1, 16, 128, 128)"
-    window.property_editor.editors["out_channels"].box.setValue(8)
-    body = window.document.stack.layers[2].spec.body
-    assert body[0].out_channels == 8
-    assert window.document.undo_stack.undoText() == "Change filters of res1 layer 1"
-    # An inner error lands on the inner layer's card and its field.
-    window.property_editor.editors["groups"].box.setValue(3)
-    assert view.card((2, 0)).state == "error" and view.card(2).state == "error"
+def test_an_old_residual_block_opens_as_a_group_whose_layers_are_edited_as_nodes(qtbot, window):
+    """Residual layers of version-1 projects open as groups of ordinary nodes: each is selected,
+    edited and shows its own error like any other."""
+    from pathlib import Path
+
+    from gui.card_delegate import CARD_ROLE
+    from models.layers import Add, BatchNorm, Conv
+    path = Path(__file__).parents[1] / "models" / "fixtures" / "v1" / "blocks.convscope"
+    assert window.open_path(path)
+    view, stack = window.stack_view, window.document.stack
+    members = [i for i, layer in enumerate(stack.layers) if layer.group == "res2"]
+    assert [type(stack.layers[i].spec) for i in members] == [Conv, BatchNorm, Conv, Add]
+    assert view.group_item("res2").data(0, CARD_ROLE).state == "ok"
+    first = members[0]
+    view.select(first)
+    assert view.group_item("res2").isExpanded() and view.current_path() == (first, None)
+    window.property_editor.editors["out_channels"].box.setValue(6)
+    assert window.document.stack.layers[first].spec.out_channels == 6
+    name = window.document.stack.layers[first].name
+    assert window.document.undo_stack.undoText() == f"Change filters of {name}"
+    # The body no longer matches the shortcut: the error is on the group's Add, and on its card.
+    add = members[-1]
+    assert view.card(add).state == "error" and "8" in view.card(add).status
+    window.property_editor.editors["groups"].box.setValue(4)
+    assert view.card(first).state == "error"
     assert not window.property_editor.field_errors["groups"].isHidden()
-    assert view.current_path() == (2, 0)
 
 
 def test_f2_renames_in_place(qtbot, window):

@@ -53,7 +53,7 @@ from gui.stack_view import LAYER_MIME, StackView
 from gui.theme import apply_theme
 from models.analysis import analyse
 from models.errors import ConfigError
-from models.layers import Conv, MaxPool, ReLU, Residual
+from models.layers import Conv, MaxPool, ReLU
 from models.presets import PRESETS
 from models.stack import INPUT, InputSpec, Layer, Stack
 from models.templates import TEMPLATES, insert_template
@@ -507,10 +507,8 @@ class WindowSession(RuleBasedStateMachine):
     @precondition(lambda self: len(self.stack) > 0)
     @rule(data=st.data())
     def select(self, data: st.DataObject) -> None:
-        """Select a node, or an inner layer of a residual block."""
+        """Select a node."""
         paths = [(i, None) for i in range(len(self.stack))]
-        paths += [(i, j) for i, layer in enumerate(self.stack.layers)
-                  if isinstance(layer.spec, Residual) for j in range(len(layer.spec.body))]
         path = data.draw(st.sampled_from(paths), label="path")
         self.view.select(path)
         assert self.view.current_path() == path

@@ -5,9 +5,10 @@ import pytest
 
 from models.analysis import analyse
 from models.errors import ConfigError
-from models.layers import (AvgPool, Conv, ConvTranspose, Dense, Gated, MaxPool, ReLU, Residual,
+from models.layers import (Add, AvgPool, Conv, ConvTranspose, Dense, MaxPool, ReLU,
                            SeparableConv)
-from models.stack import InputSpec, Stack
+from models.stack import INPUT, InputSpec, Layer, Stack
+from models.templates import insert_template
 
 
 def first_error(input_spec: InputSpec, *specs) -> ConfigError:
@@ -49,24 +50,32 @@ def test_output_padding_not_below_stride() -> None:
 
 
 def test_residual_paths_disagree() -> None:
-    body = (Conv(out_channels=8, stride=2),)
-    error = first_error(InputSpec(4, (8, 8)), Residual(body=body))
-    assert error.field == "shortcut"
-    assert "(8, 4, 4)" in error.reason and "(4, 8, 8)" in error.reason and "projection" in error.reason
-    # The projection shortcut fixes it.
-    report = analyse(Stack(InputSpec(4, (8, 8))).appended(Residual(body=body, shortcut="projection")))
+    stack = Stack(InputSpec(4, (8, 8))).with_layers([
+        Layer("conv1", Conv(out_channels=8, stride=2)), Layer("add1", Add(), inputs=("conv1", INPUT))])
+    error = analyse(stack).first_error
+    assert error is not None and error.layer_name == "add1" and error.field == "inputs"
+    assert "(N, 8, 4, 4) and (N, 4, 8, 8)" in error.reason and "make the sizes equal" in error.reason
+    # The projection template's strided 1x1 shortcut fixes it.
+    report = analyse(insert_template(Stack(InputSpec(4, (8, 8))), "Residual (projection)", None))
     assert report.ok and report.output_shape == (1, 8, 4, 4)
 
 
-def test_error_inside_a_block_names_the_inner_layer() -> None:
-    error = first_error(InputSpec(2, (4, 4)), Residual(body=(Conv(out_channels=2, kernel_size=9,
-                                                                  padding="valid"),)))
-    assert error.field == "body.0.kernel_size" and "body's layer 1 (Conv2D)" in error.reason
+def test_error_inside_a_block_is_on_its_node_and_the_block_waits_on_it() -> None:
+    stack = insert_template(Stack(InputSpec(2, (4, 4))), "Residual (identity)", None)
+    conv = next(i for i, layer in enumerate(stack.layers) if isinstance(layer.spec, Conv))
+    stack = stack.with_spec(conv, stack.layers[conv].spec.replace(kernel_size=9, padding="valid"))
+    report = analyse(stack)
+    error = report.first_error
+    assert error.layer_index == conv and error.field == "kernel_size"
+    assert str(error).startswith(f"layer {conv + 1} ({stack.layers[conv].name}, Conv2D): ")
+    assert all(r.waiting_on == conv for r in report.layers[conv + 1:])
 
 
 def test_gated_residual_needs_matching_shapes() -> None:
-    error = first_error(InputSpec(4, (16,)), Gated(rank=1, out_channels=8, residual=True))
-    assert error.field == "residual"
+    with pytest.raises(ConfigError, match=r"cannot insert Gated \(GLU\) after the input: its Add "
+                                          r"'add1' says: Add cannot broadcast"):
+        insert_template(Stack(InputSpec(4, (16,))), "Gated (GLU)", None, out_channels=8,
+                        residual=True)
 
 
 def test_dense_needs_flat_input_and_conv_needs_spatial() -> None:

@@ -127,8 +127,16 @@ def test_engine_runs_the_block_and_its_merge_computes_what_it_promises(template,
                                    rtol=1e-6, atol=1e-6)
     elif template == "Gated (GLU)":
         mul, (value, gate) = _merge_and_reads(stack, Mul)
-        assert isinstance(gate.spec, Sigmoid) and value.inputs == ("relu1",)
-        logits = out[gate.inputs[0]]
+        assert isinstance(gate.spec, Sigmoid)
+        # one convolution of the anchor to 2C channels: the value is its first half, the gate's
+        # logits its second
+        conv = stack.layers[stack.index_of(value.inputs[0])]
+        assert isinstance(conv.spec, Conv) and conv.inputs == ("relu1",)
+        assert conv.spec.out_channels == 2 * C and conv.spec.kernel_size == (3,) * rank
+        both = out[conv.name]
+        np.testing.assert_array_equal(out[value.name], both[:, :C])
+        np.testing.assert_array_equal(out[gate.inputs[0]], both[:, C:])
+        logits = both[:, C:]
         np.testing.assert_allclose(out[gate.name], 1 / (1 + np.exp(-logits)), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(out[mul.name], out[value.name] * out[gate.name],
                                    rtol=1e-6, atol=1e-6)
@@ -295,3 +303,20 @@ def test_remove_group_refuses_an_unknown_group_or_one_reading_several_nodes():
     two = Stack(InputSpec(3, (8, 8))).with_layers(layers)
     with pytest.raises(ConfigError, match="reads 'a' and 'b'"):
         remove_group(two, "m")
+
+
+def test_options_set_the_gated_block_and_unknown_ones_are_refused():
+    stack = insert_template(_chain(1), "Gated (GLU)", ANCHOR, out_channels=C, kernel_size=5,
+                            dilation=2, bias=False, residual=True)
+    block = [layer for layer in stack.layers if layer.group == "glu1"]
+    assert block[0].spec == Conv(rank=1, out_channels=2 * C, kernel_size=5, dilation=2, bias=False)
+    assert isinstance(block[-1].spec, Add) and block[-1].inputs == (block[-2].name, "relu1")
+    assert analyse(stack).ok
+    with pytest.raises(ConfigError, match="Gated \\(GLU\\) has no option 'gate'; its options are "
+                                          "out_channels, kernel_size"):
+        insert_template(_chain(1), "Gated (GLU)", ANCHOR, gate="tanh")
+    with pytest.raises(ConfigError, match="Inception has no option 'residual'; it takes none"):
+        insert_template(_chain(1), "Inception", ANCHOR, residual=True)
+    with pytest.raises(ConfigError, match="cannot insert Gated \\(GLU\\) after 'relu1': "
+                                          "kernel_size must be"):
+        insert_template(_chain(1), "Gated (GLU)", ANCHOR, kernel_size="wide")

@@ -22,7 +22,6 @@ from models import project
 from models.errors import ConfigError, FileChangedError
 from models.layers import Conv, Gemm
 from models.layers.activation import ReLU
-from models.layers.blocks import Residual
 from models.presets import lenet5
 from models.stack import (MAX_NAME_LENGTH, MAX_NESTING_DEPTH, MAX_NODES, InputSpec, Layer,
                           Stack)
@@ -55,17 +54,11 @@ def project_text(layers: list[dict], channels: int = 3, spatial: tuple[int, ...]
 
 
 def nested_residual(levels: int) -> dict:
-    """A spec entry `levels` deep: residual blocks around a ReLU (levels 1 is the ReLU)."""
+    """A spec entry `levels` deep, as projects before version 3 held blocks: residual blocks
+    around a ReLU (levels 1 is the ReLU)."""
     spec: dict = {"type": "ReLU"}
     for _ in range(levels - 1):
         spec = {"type": "Residual", "body": [spec], "shortcut": "identity"}
-    return spec
-
-
-def residual_spec(levels: int):
-    spec = ReLU()
-    for _ in range(levels - 1):
-        spec = Residual(body=(spec,))
     return spec
 
 
@@ -84,16 +77,19 @@ def test_blocks_nested_past_the_limit_are_refused_in_one_line_by_every_command(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.convscope", "x.npy"]
 
 
-def test_blocks_nested_to_the_limit_save_reopen_and_run(tmp_path):
+def test_blocks_nested_to_the_limit_open_as_nested_groups_save_reopen_and_run(tmp_path):
+    old = tmp_path / "old.convscope"
+    old.write_text(project_text([{"name": "res", "spec": nested_residual(MAX_NESTING_DEPTH)}]))
+    stack = project.load(old)
+    assert max(layer.group.count("/") + 1 for layer in stack.layers) == MAX_NESTING_DEPTH - 1
     path = tmp_path / "deep.convscope"
-    stack = Stack(InputSpec(3, (8, 8))).appended(residual_spec(MAX_NESTING_DEPTH))
     project.save(stack, path)
     assert project.to_json(project.load(path)) == project.to_json(stack)
     run = cli("summary", str(path))
     assert run.returncode == 0, run.stderr.decode()[-3000:]
     x = tmp_path / "x.npy"
     np.save(x, np.ones((1, 3, 8, 8), np.float32))
-    run = cli("infer", str(path), "--input", str(x), "--output", str(tmp_path / "y.npy"))
+    run = cli("infer", str(old), "--input", str(x), "--output", str(tmp_path / "y.npy"))
     assert run.returncode == 0, run.stderr.decode()[-3000:]
     # x + (x + (... + relu(x))): one x per level.
     assert np.array_equal(np.load(tmp_path / "y.npy"), np.full((1, 3, 8, 8), MAX_NESTING_DEPTH))
@@ -103,12 +99,6 @@ def test_a_stack_cannot_hold_what_a_project_could_not_reopen():
     """Construction and every edit refuse past the limits, so save never writes a project that
     load refuses."""
     base = Stack(InputSpec(3, (8, 8))).appended(ReLU())
-    too_deep = residual_spec(MAX_NESTING_DEPTH + 1)
-    with pytest.raises(ConfigError, match=f"more than {MAX_NESTING_DEPTH} levels"):
-        base.appended(too_deep)
-    with pytest.raises(ConfigError, match=f"more than {MAX_NESTING_DEPTH} levels") as caught:
-        base.with_spec(0, too_deep)
-    assert caught.value.layer_index == 0 and caught.value.field == "spec"
     with pytest.raises(ConfigError, match="characters long"):
         base.replaced(0, base.layers[0].replace(name="n" * (MAX_NAME_LENGTH + 1)))
     with pytest.raises(ConfigError, match="groups deep"):

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from engine.executor import run
 from models.analysis import StackReport, analyse
 from models.errors import ConfigError
-from models.layers import Dense, LayerInfo, LayerSpec, Residual, SeparableConv
+from models.layers import Dense, LayerInfo, LayerSpec, SeparableConv
 from models.presets import PRESETS
 from models.stack import Stack
 from models.weights import materialise
@@ -41,9 +41,7 @@ edit, on the UI thread, so a larger layer must be an error, not an allocation.""
 
 
 def inner_specs(spec: LayerSpec) -> tuple[LayerSpec, ...]:
-    """The specs a block's LayerInfo.inner describes, in the same order."""
-    if isinstance(spec, Residual):
-        return spec.body
+    """The specs a layer's LayerInfo.inner describes, in the same order (a separable conv's)."""
     if isinstance(spec, SeparableConv):
         return spec.parts()
     return ()
@@ -70,16 +68,9 @@ def cost(stack: Stack, report: StackReport) -> tuple[float, float]:
 
 
 def spec_field_exists(spec: LayerSpec, field: str) -> bool:
-    """Whether a dotted error field ("stride", "body.1.kernel_size") names a field of spec, or
-    is "inputs", the node's edges (a merge with too few operands)."""
-    if field == "inputs":
-        return True
-    head, _, rest = field.partition(".")
-    if head == "body" and rest and isinstance(spec, Residual):
-        index, _, inner_field = rest.partition(".")
-        return (index.isdigit() and int(index) < len(spec.body)
-                and (not inner_field or spec_field_exists(spec.body[int(index)], inner_field)))
-    return head in {f.name for f in dataclasses.fields(spec)} and not rest
+    """Whether an error field ("stride") names a field of spec, or is "inputs", the node's edges
+    (a merge with too few operands)."""
+    return field == "inputs" or field in {f.name for f in dataclasses.fields(spec)}
 
 
 def check_error(stack: Stack, index: int, error: ConfigError) -> None:
