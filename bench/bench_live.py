@@ -26,7 +26,22 @@ temporary folder, saved layout not restored) and waits for the first maps. Then:
 3. Where the UI thread's time goes: wall time inside the window's slots (stack cards, summary
    table, property editor, kernel view, analysis, feature-map drawing) summed over both phases,
    per edit. Nested slots are listed under their caller and included in its time.
-4. A big model's result: the VGG block at 1x3x224x224 (64-channel 224x224 maps), conv2 shown.
+4. A big imported model (onnx's light DenseNet-121, 668 nodes; --big FILE for another),
+   opened twice through the window's File > Open path (the first .onnx read also imports the
+   importer and onnx): the time to read it on the worker, the UI thread's work after it
+   (cards, summary, property panel, analysis), the first paint of its cards and its first
+   maps, and the UI-thread gaps while it is read and after. Then the UI-thread gaps while the
+   cards scroll top to bottom in 40 steps (one per 20 ms) and while 20 nodes spread through it
+   are selected one by one (each shows its maps), and edit -> maps for an edit of its first
+   and of its last BatchNorm (epsilon), median of 5 each. Then the network is shown again
+   with its groups - when the import gives it none (the light file's nodes are named n0, n1,
+   ...), with the groups its weight names give (conv2_1/x1/bn...; see weight_groups) - and the
+   cards scroll folded and open, every group folds and opens 6 times, and 20 groups open and
+   fold one at a time.
+   `--profile` prints where the UI thread's time goes in the first open after the read
+   (cProfile). The time to start the app (importing it) is measured apart, in a fresh
+   interpreter: no open time includes it.
+5. A big model's result: the VGG block at 1x3x224x224 (64-channel 224x224 maps), conv2 shown.
    The UI thread's time in FeatureMapView.show_result and in the paint after it, with the
    previews made beforehand as the compute worker makes them (PreviewCache.prepare, timed too)
    and without (the view makes them itself); median of 5 fresh engine results each.
@@ -36,9 +51,15 @@ Prints figures only; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
+import importlib.util
+import io
 import os
+import pstats
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,10 +73,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QAbstractEventDispatcher, QEventLoop, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSpinBox  # noqa: E402
 
 import gui.document  # noqa: E402
+from gui.card_delegate import CardDelegate  # noqa: E402
 from gui.feature_map_view import FeatureMapView, ThumbnailStrip  # noqa: E402
 from gui.kernel_view import KernelView  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
@@ -74,6 +96,10 @@ TICK_MS = 5
 BURST = 20
 HAND_SPACING_MS = 30
 TIMEOUT_S = 20.0
+BIG_TIMEOUT_S = 120.0
+# Found without importing onnx, so the first open pays for that import as the app's does.
+LIGHT_DENSENET = Path(importlib.util.find_spec("onnx").origin).parent / \
+    "backend/test/data/light/light_densenet121.onnx"
 
 # The demo model: conv1 (0), conv2 (3), conv3 (6, dilation 2), dense (10).
 # (layer, field, axis of a per-axis field or None, first value, second value): edits alternate.
@@ -107,6 +133,7 @@ SLOTS = [
      "feature maps (FeatureMapView.show_result)"),
     ("image painting (pyqtgraph ImageItem.paint)", pg.ImageItem, "paint", None),
     ("bar chart painting (pyqtgraph BarGraphItem.paint)", pg.BarGraphItem, "paint", None),
+    ("card painting (CardDelegate.paint)", CardDelegate, "paint", None),
 ]
 
 
@@ -189,6 +216,7 @@ class LiveBench:
         self.ticker.setTimerType(Qt.TimerType.PreciseTimer)
         self.ticker.setInterval(TICK_MS)
         self.ticker.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.cards_painted_at: float | None = None
 
     # ---- waiting without spinning (a busy wait would steal the worker's core and GIL) ----------
     def _on_drawn(self) -> None:
@@ -203,22 +231,35 @@ class LiveBench:
         maps = (self.view.map_item, self.view.bar_item)
         if item in maps and self.drawn_at is not None and self.painted_at is None:
             self.painted_at = time.perf_counter()
+        if isinstance(item, CardDelegate) and self.cards_painted_at is None:
+            self.cards_painted_at = time.perf_counter()
         self._check()
 
     def _check(self) -> None:
         if self._loop is not None and self._done():
             self._loop.quit()
 
-    def wait(self, done: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
+    def wait(self, done: Callable[[], bool], what: str, timeout_s: float = TIMEOUT_S) -> None:
+        """Run the event loop until done() holds. It is checked whenever the loop is about to
+        sleep, after every step, as well as on each draw and paint: a condition that was already
+        true, or became true with no paint (a timer's last step), is seen at once. After
+        timeout_s the bench stops with a line naming `what`: it never hangs."""
         if done():
             return
         self._done = done
-        self._loop = QEventLoop()
-        QTimer.singleShot(int(timeout_s * 1000), self._loop.quit)
-        self._loop.exec()
-        self._loop = None
+        self._loop = loop = QEventLoop()
+        expired = QTimer(singleShot=True, interval=int(timeout_s * 1000), timeout=loop.quit)
+        dispatcher = QAbstractEventDispatcher.instance()
+        dispatcher.aboutToBlock.connect(self._check)
+        expired.start()
+        try:
+            loop.exec()
+        finally:
+            expired.stop()
+            dispatcher.aboutToBlock.disconnect(self._check)
+            self._loop, self._done = None, lambda: True
         if not done():
-            raise SystemExit(f"timed out after {timeout_s} s waiting for the feature maps")
+            raise SystemExit(f"bench_live: timed out after {timeout_s:g} s waiting for {what}")
 
     def settle(self, ms: int) -> None:
         loop = QEventLoop()
@@ -232,7 +273,8 @@ class LiveBench:
     def first_maps(self) -> float:
         start = time.perf_counter()
         self.expect(self.window.document.stack)
-        self.wait(lambda: self.drawn_at is not None and self.painted_at is not None)
+        self.wait(lambda: self.drawn_at is not None and self.painted_at is not None,
+                  "the first maps")
         return self.painted_at - start  # type: ignore[operator]
 
     def latency(self, count: int) -> tuple[list[float], list[float]]:
@@ -249,7 +291,8 @@ class LiveBench:
             start = time.perf_counter()
             box.setValue(edit.value)
             self.expect(self.window.document.stack)
-            self.wait(lambda: self.drawn_at is not None and self.painted_at is not None)
+            self.wait(lambda: self.drawn_at is not None and self.painted_at is not None,
+                      f"the maps after an edit of {field}")
             to_drawn.append(self.drawn_at - start)  # type: ignore[operator]
             to_painted.append(self.painted_at - start)  # type: ignore[operator]
         return to_drawn, to_painted
@@ -297,7 +340,7 @@ class LiveBench:
             repeat.timeout.connect(step)
             repeat.start()
         self.wait(lambda: self.target is not None and self.drawn_at is not None
-                  and self.painted_at is not None)
+                  and self.painted_at is not None, "the maps after a burst's last edit")
         last = self.drawn_at - last_edit[0]  # type: ignore[operator]
         cpu_per_edit = (time.thread_time() - cpu_start) / BURST
         self.settle(50)
@@ -306,11 +349,149 @@ class LiveBench:
         self.view.drawn.disconnect(count_draw)
         box.setValue(base)  # back to the demo's value, untimed
         self.expect(self.window.document.stack)
-        self.wait(lambda: self.drawn_at is not None)
+        self.wait(lambda: self.drawn_at is not None, "the maps after the burst was undone")
         gaps = np.diff(self.ticks)
         worst = int(np.argmax(gaps))
         worst_slots = inside(spans, self.ticks[worst], self.ticks[worst + 1])
         return gaps.tolist(), last, draws[0], worst_slots, cpu_per_edit
+
+    def _gaps_while(self, steps: list[Callable[[], None]], spacing_ms: int,
+                    what: str) -> list[float]:
+        """Tick gaps (s) while `steps` run, one per tick of a `spacing_ms` timer."""
+        todo = list(steps)
+        repeat = QTimer()
+        repeat.setTimerType(Qt.TimerType.PreciseTimer)
+        repeat.setInterval(spacing_ms)
+        repeat.timeout.connect(lambda: todo.pop(0)() if todo else repeat.stop())
+        self.ticks = []
+        self.ticker.start()
+        self.settle(30)
+        repeat.start()
+        self.wait(lambda: not repeat.isActive(), what, BIG_TIMEOUT_S)
+        self.settle(60)
+        self.ticker.stop()
+        return np.diff(self.ticks).tolist()
+
+    def _scroll_gaps(self, what: str) -> list[float]:
+        bar = self.window.stack_view.verticalScrollBar()
+        bar.setValue(0)
+        return self._gaps_while(
+            [lambda k=k: bar.setValue(bar.maximum() * k // 40) for k in range(41)], 20,
+            f"the cards to scroll {what}")
+
+    def _edit_latencies(self, index: int, repeats: int) -> list[float]:
+        """Seconds from an edit of node `index`'s epsilon to its maps drawn, `repeats` times."""
+        latencies = []
+        for k in range(repeats):
+            start = time.perf_counter()
+            self.window.document.set_field((index, None), "epsilon", 2e-5 if k % 2 == 0 else 1e-5)
+            self.expect(self.window.document.stack)
+            self.wait(lambda: self.drawn_at is not None,
+                      f"the maps after an edit of node {index}", BIG_TIMEOUT_S)
+            latencies.append(self.drawn_at - start)  # type: ignore[operator]
+        return latencies
+
+    def _timed_open(self, path: Path, profiler: cProfile.Profile | None) -> dict[str, object]:
+        """One open of `path` through open_path: the read on the worker, the UI thread's work
+        after it (profiled when `profiler` is given), the first paint of the cards and the
+        first maps, with the tick gaps while reading and after."""
+        window = self.window
+        read_end = [0.0]
+        plain_read = window.opener.read
+
+        def timed_read(file: Path) -> object:
+            try:
+                return plain_read(file)
+            finally:
+                read_end[0] = time.perf_counter()
+                if profiler is not None:
+                    profiler.enable()  # the UI thread's own work from here on
+
+        window.opener.read = timed_read  # type: ignore[method-assign]
+        # Nobody answers here: the earlier edits count as saved, so the open asks nothing, and
+        # a file that cannot open prints its line instead of showing a box.
+        window.document.undo_stack.setClean()
+        window.unattended = True
+        self.slots.reset()
+        self.ticks = []
+        self.ticker.start()
+        self.cards_painted_at = 0.0  # cards painted while the file is read do not count
+        start = time.perf_counter()
+        try:
+            if not window.open_path(path):
+                raise SystemExit(f"bench_live: cannot open {path}")
+        finally:
+            if profiler is not None:
+                profiler.disable()
+            del window.opener.read
+        returned = time.perf_counter()
+        self.cards_painted_at = None
+        self.expect(window.document.stack)
+        self.wait(lambda: self.cards_painted_at is not None, f"the cards of {path.name}",
+                  BIG_TIMEOUT_S)
+        self.wait(lambda: self.drawn_at is not None and self.painted_at is not None,
+                  f"the first maps of {path.name}", BIG_TIMEOUT_S)
+        self.ticker.stop()
+        ticks = np.asarray(self.ticks)
+        gaps = np.diff(ticks)
+        reading = ticks[1:] <= read_end[0]
+        return {"read": read_end[0] - start, "ui": returned - read_end[0],
+                "cards shown": self.cards_painted_at - start,  # type: ignore[operator]
+                "first maps": self.painted_at - start,  # type: ignore[operator]
+                "read gaps": gaps[reading].tolist(), "after gaps": gaps[~reading].tolist(),
+                "slots": {label: self.slots.total[label] for label, *_ in SLOTS
+                          if self.slots.total.get(label)}}
+
+    def big_open(self, path: Path, profile: bool) -> dict[str, object]:
+        """Phase 4's opens (the first in this process, then again), scrolling, selecting and
+        edits (see the module docstring)."""
+        window, cards = self.window, self.window.stack_view
+        profiler = cProfile.Profile() if profile else None
+        figures: dict[str, object] = {"first open": self._timed_open(path, profiler),
+                                      "open again": self._timed_open(path, None)}
+        stack = window.document.stack
+        figures["nodes"] = len(stack)
+        figures["grouped"] = any(layer.group for layer in stack.layers)
+        if profiler is not None:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+            figures["profile"] = out.getvalue()
+        figures["scroll gaps"] = self._scroll_gaps("top to bottom")
+        picks = [round(k * (len(stack) - 1) / 19) for k in range(20)]
+        figures["select gaps"] = self._gaps_while(
+            [functools.partial(cards.select, i) for i in picks], 50, "20 selections")
+        norms = [i for i, layer in enumerate(stack.layers) if layer.spec.type_name == "BatchNorm"]
+        if norms:
+            figures["edit first"] = self._edit_latencies(norms[0], 5)
+            figures["edit last"] = self._edit_latencies(norms[-1], 5)
+        return figures
+
+    def big_groups(self, stack: Stack, title: str) -> dict[str, object]:
+        """Phase 4 on `stack` with groups: shown as an open shows a network, then scrolled
+        folded and open, every group folded and opened, and groups opened one at a time."""
+        window, cards = self.window, self.window.stack_view
+        self.slots.reset()
+        start = time.perf_counter()
+        window.document.reset(stack, None, title)
+        window._select_first()
+        figures: dict[str, object] = {"ui": time.perf_counter() - start}
+        self.expect(window.document.stack)
+        self.wait(lambda: self.drawn_at is not None, f"the maps of {title} with groups",
+                  BIG_TIMEOUT_S)
+        keys = [key for key in cards._items if key.startswith("g:")]
+        tops = [key for key in keys if cards._items[key].parent() is None]
+        figures["groups"], figures["top groups"] = len(keys), len(tops)
+        figures["scroll folded gaps"] = self._scroll_gaps("folded")
+        figures["fold gaps"] = self._gaps_while(
+            [functools.partial(cards._fold_all, k % 2 == 0) for k in range(12)], 20,
+            "every group to fold and open")
+        chosen = tops[::max(1, len(tops) // 20)][:20]
+        figures["one fold gaps"] = self._gaps_while(
+            [functools.partial(cards._items[key].setExpanded, opened)
+             for opened in (True, False) for key in chosen], 20, "groups to open one by one")
+        cards._fold_all(True)
+        figures["scroll open gaps"] = self._scroll_gaps("with every group open")
+        return figures
 
     def idle_gaps(self, ms: int) -> list[float]:
         self.ticks = []
@@ -318,6 +499,61 @@ class LiveBench:
         self.settle(ms)
         self.ticker.stop()
         return np.diff(self.ticks).tolist()
+
+
+_PARAMETER = re.compile(r"[_.][A-Za-z]+(?:_\d+)?$")  # a weight name's own part: _w_0, .weight
+
+
+def weight_groups(path: Path) -> dict[str, str]:
+    """Groups for the nodes of the ONNX file at `path`, by node name, from the names of the
+    weights they read, for files whose node names carry none (Caffe2's n0, n1, ...): a node
+    reading conv2_1/x1/bn_scale_0 is in conv2_1/x1/bn; one reading no named weight continues
+    the group of the latest node it reads. Weights computed from others (an Unsqueeze of a
+    weight) are named by the weight they come from."""
+    import onnx  # only here: the open before this must pay for importing onnx itself
+
+    graph = onnx.load(str(path)).graph
+    origin = {tensor.name: tensor.name for tensor in graph.initializer}
+    runtime = {value.name for value in graph.input} - set(origin)
+    scope_of: dict[str, str] = {}  # runtime tensor -> the group of the node that makes it
+    order: dict[str, int] = {}
+    groups: dict[str, str] = {}
+    for k, node in enumerate(graph.node):
+        data = [name for name in node.input if name in runtime]
+        if not data:  # a constant: a source keeps its own name, others their input's
+            source = node.op_type in ("Constant", "ConstantOfShape") or not node.input
+            for output in node.output:
+                origin[output] = output if source else origin.get(node.input[0], output)
+            continue
+        weights = [_PARAMETER.sub("", origin[name]) for name in node.input if name in origin]
+        if weights:
+            group = "/".join(os.path.commonprefix([w.split("/") for w in weights]))
+        else:
+            latest = max(data, key=lambda name: order.get(name, -1))
+            group = scope_of.get(latest, "")
+        groups[node.name] = group
+        for output in node.output:
+            runtime.add(output)
+            scope_of[output], order[output] = group, k
+    return groups
+
+
+def with_weight_groups(stack: Stack, path: Path) -> Stack:
+    """The stack with each node in the group weight_groups gives it."""
+    groups = weight_groups(path)
+    return stack.with_layers([layer.replace(group=groups.get(layer.name, ""))
+                              for layer in stack.layers])
+
+
+def app_import_seconds() -> float:
+    """Seconds a fresh interpreter takes to import the window (the app's start before any
+    window is built), as the median of 3."""
+    code = ("import time; start = time.perf_counter(); import gui.main_window; "
+            "print(time.perf_counter() - start)")
+    root = Path(__file__).resolve().parents[1]
+    runs = [float(subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
+                                 capture_output=True, text=True).stdout) for _ in range(3)]
+    return statistics.median(runs)
 
 
 def incremental(repeats: int = 200) -> tuple[float, float, float, int]:
@@ -364,11 +600,46 @@ def summary(values: list[float]) -> str:
 
 def gaps_summary(gaps: list[float]) -> str:
     ms = [g * 1e3 for g in gaps]
+    if not ms:  # over before the tick timer fired twice
+        return "no ticks"
     return f"longest gap {max(ms):6.1f} ms   p99 gap {percentile(ms, 99):6.1f} ms   ticks {len(ms)}"
 
 
+def report_big_open(path: Path, big: dict[str, object]) -> None:
+    print(f"\n{path.name}: {big['nodes']} nodes, opened through File > Open")
+    for which in ("first open", "open again"):
+        opened: dict = big[which]  # type: ignore[assignment]
+        print(f"  {which}: read on the worker {opened['read']:.2f} s, then the UI thread "
+              f"{opened['ui']:.2f} s; cards painted after {opened['cards shown']:.2f} s, first "
+              f"maps after {opened['first maps']:.2f} s")
+        print("    the UI thread's slots (ms): " + ", ".join(
+            f"{label.split(' (')[0]} {ms * 1e3:.0f}" for label, ms in opened["slots"].items()))
+        print(f"    UI gaps while reading    {gaps_summary(opened['read gaps'])}")
+        print(f"    UI gaps after the read   {gaps_summary(opened['after gaps'])}")
+    for label in ("scroll", "select"):
+        gaps: list[float] = big[label + " gaps"]  # type: ignore[assignment]
+        print(f"  UI gaps while {label:<8} {gaps_summary(gaps)}")
+    for which in ("first", "last"):
+        if f"edit {which}" in big:
+            print(f"  edit -> maps drawn, epsilon of the {which} BatchNorm "
+                  f"{summary(big[f'edit {which}'])}")  # type: ignore[arg-type]
+    if "profile" in big:
+        print("  the UI thread's work in the first open, after the read (cProfile):")
+        print(big["profile"])
+
+
+def report_big_groups(big: dict[str, object], imported: bool) -> None:
+    where = "its import gives" if imported else "its weight names give"
+    print(f"\nthe network with the groups {where}: {big['groups']} group cards, "
+          f"{big['top groups']} at the top; shown again in {big['ui']:.2f} s (UI thread)")
+    for label, key in (("scrolling folded", "scroll folded"), ("folding all", "fold"),
+                       ("one group at a time", "one fold"), ("scrolling open", "scroll open")):
+        gaps: list[float] = big[key + " gaps"]  # type: ignore[assignment]
+        print(f"  UI gaps while {label:<20} {gaps_summary(gaps)}")
+
+
 def big_result_drawing() -> list[tuple[bool, float, float, float]]:
-    """Phase 4: per mode (previews prepared first or not), the medians of the preparation,
+    """Phase 5: per mode (previews prepared first or not), the medians of the preparation,
     show_result and paint times (s) of the VGG block's result, conv2 selected."""
     stack = vgg_block()
     x = np.random.default_rng(0).standard_normal((1, *stack.input.sample_shape)).astype(np.float32)
@@ -400,6 +671,10 @@ def big_result_drawing() -> list[tuple[bool, float, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=40)
+    parser.add_argument("--big", type=Path, default=LIGHT_DENSENET,
+                        help="the big model of phase 4 (default: onnx's light DenseNet-121)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the UI thread's work in phase 4's open")
     args = parser.parse_args()
 
     print(f"{os.cpu_count()} logical CPUs, load average "
@@ -453,6 +728,16 @@ def main() -> None:
             per_edit = slots.total[label] * 1e3 / edits_done
             print(f"{indent}{label:<{52 - len(indent)}} {per_edit:8.2f} {slots.calls[label]:6d} "
                   f"{slots.longest[label] * 1e3:7.1f}ms")
+        if args.big.exists():
+            print(f"\napp import in a fresh interpreter (not in the open times below): "
+                  f"{app_import_seconds():.2f} s")
+            big = bench.big_open(args.big, args.profile)
+            report_big_open(args.big, big)
+            stack = window.document.stack
+            grouped = stack if big["grouped"] else with_weight_groups(stack, args.big)
+            report_big_groups(bench.big_groups(grouped, args.big.stem), bool(big["grouped"]))
+        else:
+            print(f"\n{args.big} not found: no big-model phase")
         window.compute.wait()
         window.document.undo_stack.setClean()
         window.close()

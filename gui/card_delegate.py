@@ -1,5 +1,5 @@
 """What a card shows and how it is painted: a node (number, name, type, settings, output shape,
-parameters, its error or wait), a residual block's inner layer, or a group with its totals; and,
+parameters, its error or wait) or a group with its totals; and,
 left of every card, the lanes of the graph (gui.graph_lanes)."""
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def short_name(name: str) -> str:
 class Card:
     """What one card shows. state is "ok", "error" or "waiting"; status says why when not ok.
 
-    path is the node's (index, inner) for a node or a block's inner layer, None for a group,
+    path is the node's LayerPath (gui.document) for a node, None for a group,
     whose "/" path is `group`. depth is the number of groups around the card.
     """
     path: LayerPath | None
@@ -105,11 +105,13 @@ class CardDelegate(QStyledItemDelegate):
                      max(width - left - self.GUTTER - 2 * self.PAD, 60), 10_000)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        # Asked for every open card whenever the cards are laid out again (per-pixel scrolling
+        # needs their total height), so a card without a message costs one metrics lookup.
         card: Card = index.data(CARD_ROLE)
-        _, _, small = self._fonts(option)
         line = QFontMetrics(option.font).height()
         height = 2 * line + 2 * self.PAD + 10
         if card and card.status:
+            _, _, small = self._fonts(option)
             rect = self._message_rect(self.card_left(card), self.view.viewport().width() - 12)
             flags = int(Qt.TextFlag.TextWordWrap)
             height += QFontMetrics(small).boundingRect(rect, flags, card.status).height() + 4

@@ -10,9 +10,7 @@ same groups) rewrites only the rows whose texts changed.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
@@ -21,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QTreeWidget, QTre
 
 from gui.card_delegate import short_name
 from gui.document import Document
+from gui.group_tree import TreeEntry, group_tree, walk
 from gui.stack_view import COLLAPSE_ABOVE
 from gui.theme import colors
 from models.analysis import LayerReport, StackReport
@@ -139,9 +138,11 @@ def total_texts(report: StackReport) -> tuple[str, ...]:
 
 
 def summary_rows(report: StackReport) -> list[SummaryRow]:
-    """The rows to show: nodes in topological order, each inside the rows of its groups (a group
-    that other nodes interrupt shows again where it resumes, with the same totals: the whole
-    group's, as on its cards and in the command line's summary)."""
+    """The rows to show: nodes in topological order, each inside the rows of its groups, nested
+    as the cards nest them (gui.group_tree): a group that other nodes interrupt shows again
+    where it resumes, with the same totals (the whole group's, as on its cards and in the
+    command line's summary); a group row holding one node shows as the node, and one holding
+    one group as one row for both."""
     totals = {t.name: t for t in group_totals(report)}
     worst: dict[str, str] = {}  # a folded group still shows an error or a wait inside it
     for r in report.layers:
@@ -151,51 +152,20 @@ def summary_rows(report: StackReport) -> list[SummaryRow]:
                 path = "/".join(parts[:depth])
                 if worst.get(path) != "error":
                     worst[path] = "error" if r.error is not None else "waiting"
-    root: list[SummaryRow] = []
-    open_groups: list[tuple[str, list[SummaryRow]]] = []
-    pieces: Counter[str] = Counter()
-    for r in report.layers:
-        parts = r.group.split("/") if r.group else []
-        paths = ["/".join(parts[:d + 1]) for d in range(len(parts))]
-        common = 0
-        while (common < min(len(open_groups), len(paths))
-               and open_groups[common][0] == paths[common]):
-            common += 1
-        del open_groups[common:]
-        for path in paths[common:]:
-            pieces[path] += 1
-            row = group_row(totals[path], f"g:{path}#{pieces[path]}", worst.get(path, "ok"))
-            (open_groups[-1][1] if open_groups else root).append(row)
-            open_groups.append((path, row.children))
-        (open_groups[-1][1] if open_groups else root).append(node_row(r))
-    return _inline_single_rows(root)
 
+    def row(entry: TreeEntry) -> SummaryRow:
+        if entry.index is None:
+            made = group_row(totals[entry.group], entry.key, worst.get(entry.group, "ok"))
+            made.texts = (entry.label, *made.texts[1:])
+            made.children = [row(child) for child in entry.children]
+            return made
+        return node_row(report.layers[entry.index])
 
-def _inline_single_rows(rows: list[SummaryRow]) -> list[SummaryRow]:
-    """Rows that say nothing new go, as on the cards: a group row holding one node (a module
-    applied twice, such as ResNet's shared ReLU, resumes as one-node pieces) shows as the node,
-    and a group row holding one group ("inc" around "inc/double_conv") as one row for both."""
-    out = []
-    for row in rows:
-        row.children = _inline_single_rows(row.children)
-        only = row.children[0] if len(row.children) == 1 and row.index is None else None
-        if only is not None:
-            if only.index is None:
-                only.texts = (f"{row.texts[0]}/{only.texts[0]}", *only.texts[1:])
-            row = only
-        out.append(row)
-    return out
+    return [row(entry) for entry in group_tree([r.group for r in report.layers])]
 
 
 def _signature(rows: list[SummaryRow]) -> tuple:
     return tuple((row.key, _signature(row.children)) for row in rows)
-
-
-def _walk(rows: list[SummaryRow], depth: int = 0) -> Iterator[tuple[SummaryRow, int]]:
-    """Every row, folded ones included, with the number of group rows around it."""
-    for row in rows:
-        yield row, depth
-        yield from _walk(row.children, depth + 1)
 
 
 class _Footer(QTreeWidget):
@@ -303,7 +273,7 @@ class SummaryTable(QWidget):
         self.tree.blockSignals(False)
 
     def _update(self, rows: list[SummaryRow]) -> None:
-        changed = [(row, depth) for row, depth in _walk(rows)
+        changed = [(row, depth) for row, depth in walk(rows)
                    if self._looks.get(row.key) != row.look]
         for row, _depth in changed:
             self._fill(self._items[row.key], row)
@@ -311,7 +281,7 @@ class SummaryTable(QWidget):
         self._fit_columns(changed, grow_only=True)
 
     def _rebuild(self, rows: list[SummaryRow], nodes: int) -> None:
-        keys = {row.key for row, _depth in _walk(rows)}
+        keys = {row.key for row, _depth in walk(rows)}
         groups = {key for key in keys if key.startswith("g:")}
         if groups and not groups & set(self._items):
             # Another network: a big one opens folded, so it reads as its blocks.
@@ -330,7 +300,7 @@ class SummaryTable(QWidget):
         self.tree.setCurrentItem(selected)  # signals are blocked: the window chose it already
         if selected is None:
             self._selected = None
-        self._fit_columns(list(_walk(rows)), grow_only=False)
+        self._fit_columns(list(walk(rows)), grow_only=False)
         self.tree.setUpdatesEnabled(True)
 
     def _make_items(self, rows: list[SummaryRow]) -> list[QTreeWidgetItem]:
@@ -340,21 +310,27 @@ class SummaryTable(QWidget):
             item.setData(0, _KEY, row.key)
             for column in _NUMERIC:
                 item.setTextAlignment(column, _RIGHT)
-            self._fill(item, row)
+            self._fill(item, row, fresh=True)
             self._items[row.key] = item
             self._looks[row.key] = row.look
             item.addChildren(self._make_items(row.children))
             items.append(item)
         return items
 
-    def _fill(self, item: QTreeWidgetItem, row: SummaryRow) -> None:
+    def _fill(self, item: QTreeWidgetItem, row: SummaryRow, fresh: bool = False) -> None:
+        """Show the row's texts, tooltips and state colour in `item`. A fresh item, made with
+        the texts, gets only the tips and colour it has (a rebuild of 700 rows otherwise spent
+        a third of its time setting texts again and empty tips)."""
         theme = colors()
         colour = {"error": theme.error, "waiting": theme.waiting}.get(row.state)
         brush = QBrush(QColor(colour)) if colour else QBrush()
         for column, (text, tip) in enumerate(zip(row.texts, row.tips)):
-            item.setText(column, text)
-            item.setToolTip(column, tip)
-            item.setForeground(column, brush)
+            if not fresh:
+                item.setText(column, text)
+            if tip or not fresh:
+                item.setToolTip(column, tip)
+            if colour or not fresh:
+                item.setForeground(column, brush)
         if row.index is None:
             item.setFont(0, self._bold)
 
@@ -368,12 +344,13 @@ class SummaryTable(QWidget):
         indent = self.tree.indentation()
         decorated = 1 if self.tree.rootIsDecorated() else 0
         for column in range(len(COLUMNS)):
-            needed = max((plain.horizontalAdvance(row.texts[column]) for row, _depth in rows
-                          if row.index is not None or column), default=0)
-            if column == 0:
-                needed = max([needed + indent * decorated] +
-                             [(bold if row.index is None else plain).horizontalAdvance(row.texts[0])
-                              + indent * (depth + decorated) for row, depth in rows])
+            if column == 0:  # names after their indentation, a group's in bold
+                needed = max(((bold if row.index is None else plain).horizontalAdvance(row.texts[0])
+                              + indent * (depth + decorated) for row, depth in rows),
+                             default=indent * decorated)
+            else:  # texts repeat (types, shapes, counts): each distinct one measured once
+                needed = max(map(plain.horizontalAdvance, {row.texts[column] for row, _ in rows}),
+                             default=0)
             needed += _PADDING
             if grow_only and needed > self.tree.columnWidth(column):
                 self.tree.setColumnWidth(column, needed)

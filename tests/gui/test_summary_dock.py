@@ -282,7 +282,7 @@ def test_clicking_a_summary_row_selects_the_node_in_the_window(qtbot, window):
 @pytest.fixture(scope="module")
 def densenet() -> Stack:
     """onnx's light DenseNet-121 as imported (668 nodes, branched), its nodes put in blocks of
-    40 and those in units of 8 (the importer finds no scopes in its names)."""
+    40 and those in units of 8 (this test sets its own groups, not the importer's)."""
     light = {m.path.stem: m for m in light_models()}["light_densenet121"]
     stack = import_model(light.path)
     return stack.with_layers([layer.replace(group=f"block{i // 40}/unit{(i // 8) % 5}")
