@@ -34,8 +34,7 @@ temporary folder, saved layout not restored) and waits for the first maps. Then:
    cards scroll top to bottom in 40 steps (one per 20 ms) and while 20 nodes spread through it
    are selected one by one (each shows its maps), and edit -> maps for an edit of its first
    and of its last BatchNorm (epsilon), median of 5 each. Then the network is shown again
-   with its groups - when the import gives it none (the light file's nodes are named n0, n1,
-   ...), with the groups its weight names give (conv2_1/x1/bn...; see weight_groups) - and the
+   with its groups (the light file's are read from its weight names, conv2_1/x1/bn...) and the
    cards scroll folded and open, every group folds and opens 6 times, and 20 groups open and
    fold one at a time.
    `--profile` prints where the UI thread's time goes in the first open after the read
@@ -57,7 +56,6 @@ import importlib.util
 import io
 import os
 import pstats
-import re
 import statistics
 import subprocess
 import sys
@@ -501,50 +499,6 @@ class LiveBench:
         return np.diff(self.ticks).tolist()
 
 
-_PARAMETER = re.compile(r"[_.][A-Za-z]+(?:_\d+)?$")  # a weight name's own part: _w_0, .weight
-
-
-def weight_groups(path: Path) -> dict[str, str]:
-    """Groups for the nodes of the ONNX file at `path`, by node name, from the names of the
-    weights they read, for files whose node names carry none (Caffe2's n0, n1, ...): a node
-    reading conv2_1/x1/bn_scale_0 is in conv2_1/x1/bn; one reading no named weight continues
-    the group of the latest node it reads. Weights computed from others (an Unsqueeze of a
-    weight) are named by the weight they come from."""
-    import onnx  # only here: the open before this must pay for importing onnx itself
-
-    graph = onnx.load(str(path)).graph
-    origin = {tensor.name: tensor.name for tensor in graph.initializer}
-    runtime = {value.name for value in graph.input} - set(origin)
-    scope_of: dict[str, str] = {}  # runtime tensor -> the group of the node that makes it
-    order: dict[str, int] = {}
-    groups: dict[str, str] = {}
-    for k, node in enumerate(graph.node):
-        data = [name for name in node.input if name in runtime]
-        if not data:  # a constant: a source keeps its own name, others their input's
-            source = node.op_type in ("Constant", "ConstantOfShape") or not node.input
-            for output in node.output:
-                origin[output] = output if source else origin.get(node.input[0], output)
-            continue
-        weights = [_PARAMETER.sub("", origin[name]) for name in node.input if name in origin]
-        if weights:
-            group = "/".join(os.path.commonprefix([w.split("/") for w in weights]))
-        else:
-            latest = max(data, key=lambda name: order.get(name, -1))
-            group = scope_of.get(latest, "")
-        groups[node.name] = group
-        for output in node.output:
-            runtime.add(output)
-            scope_of[output], order[output] = group, k
-    return groups
-
-
-def with_weight_groups(stack: Stack, path: Path) -> Stack:
-    """The stack with each node in the group weight_groups gives it."""
-    groups = weight_groups(path)
-    return stack.with_layers([layer.replace(group=groups.get(layer.name, ""))
-                              for layer in stack.layers])
-
-
 def app_import_seconds() -> float:
     """Seconds a fresh interpreter takes to import the window (the app's start before any
     window is built), as the median of 3."""
@@ -628,9 +582,8 @@ def report_big_open(path: Path, big: dict[str, object]) -> None:
         print(big["profile"])
 
 
-def report_big_groups(big: dict[str, object], imported: bool) -> None:
-    where = "its import gives" if imported else "its weight names give"
-    print(f"\nthe network with the groups {where}: {big['groups']} group cards, "
+def report_big_groups(big: dict[str, object]) -> None:
+    print(f"\nthe network with its groups: {big['groups']} group cards, "
           f"{big['top groups']} at the top; shown again in {big['ui']:.2f} s (UI thread)")
     for label, key in (("scrolling folded", "scroll folded"), ("folding all", "fold"),
                        ("one group at a time", "one fold"), ("scrolling open", "scroll open")):
@@ -733,9 +686,10 @@ def main() -> None:
                   f"{app_import_seconds():.2f} s")
             big = bench.big_open(args.big, args.profile)
             report_big_open(args.big, big)
-            stack = window.document.stack
-            grouped = stack if big["grouped"] else with_weight_groups(stack, args.big)
-            report_big_groups(bench.big_groups(grouped, args.big.stem), bool(big["grouped"]))
+            if big["grouped"]:
+                report_big_groups(bench.big_groups(window.document.stack, args.big.stem))
+            else:
+                print(f"\n{args.big.name} imports with no groups: no folding phase")
         else:
             print(f"\n{args.big} not found: no big-model phase")
         window.compute.wait()

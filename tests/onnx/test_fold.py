@@ -6,6 +6,7 @@ what onnxruntime computes on the file."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import onnx
 from graph_checks import every_tensor, inferred_shapes, tensor_of
 from helpers import assert_close
@@ -125,3 +126,31 @@ def test_nodes_no_output_needs_are_dropped_and_shapes_match_onnx():
     stack = import_model(model)
     assert [layer.name for layer in stack.layers] == ["relu"]
     assert analyse(stack).layers[0].output_shape == inferred_shapes(model)["y"]
+
+
+def _weights_made_by_nodes(opset: int) -> onnx.ModelProto:
+    """A Conv whose kernel is made by ConstantOfShape and a Mul whose scale is an Unsqueeze of a
+    constant: how weightless exports (onnx's light models) make their weights."""
+    value = numpy_helper.from_array(np.array([0.25], np.float32), "")
+    axes = [1, 2]
+    unsqueeze = (helper.make_node("Unsqueeze", ["s0"], ["s"], axes=axes) if opset < 13 else
+                 helper.make_node("Unsqueeze", ["s0", "axes"], ["s"]))
+    nodes = [helper.make_node("ConstantOfShape", ["wshape"], ["w"], value=value), unsqueeze,
+             helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["c", "s"], ["y"], name="scale")]
+    initializers = {"wshape": np.array([4, 3, 3, 3], np.int64), "s0": _w(4, seed=3)}
+    if opset >= 13:
+        initializers["axes"] = np.array(axes, np.int64)
+    model = _model(nodes, initializers, [1, 3, 8, 8])
+    model.opset_import[0].version = opset
+    return model
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_weights_made_by_constant_of_shape_and_unsqueeze_fold_to_their_values(opset):
+    model = _weights_made_by_nodes(opset)
+    stack = import_model(model.SerializeToString())
+    assert [layer.spec.type_name for layer in stack.layers] == ["Conv2D", "Mul"]
+    conv = stack.layers[0].weights["W"]
+    assert conv.shape == (4, 3, 3, 3) and np.all(conv == np.float32(0.25))
+    _same_as_onnxruntime(model, stack)
