@@ -48,36 +48,3 @@ def test_a_condition_never_met_stops_the_bench_naming_what_it_waited_for(bench):
                                          r"cards of model\.onnx$"):
         bench.wait(lambda: False, "the cards of model.onnx", timeout_s=0.3)
     assert 0.25 <= time.perf_counter() - start < 3  # Qt may fire a coarse timer 5% early
-
-
-def test_weight_names_give_groups_to_nodes_whose_names_carry_none(bench_live, tmp_path):
-    """A Caffe2-style graph: nodes n0.. and weights conv1_w_0, conv1/bn_*_0, one made by
-    ConstantOfShape and one an Unsqueeze of a weight, as in onnx's light DenseNet-121."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = [numpy_helper.from_array(np.ones(4, np.float32), f"conv1/bn_{k}_0")
-               for k in ("scale", "bias", "mean", "var")]
-    weights += [numpy_helper.from_array(np.array([4, 3, 3, 3], np.int64), "conv1_w_0__SHAPE"),
-                numpy_helper.from_array(np.ones(4, np.float32), "conv1/bn_w_0"),
-                numpy_helper.from_array(np.array([1, 2], np.int64), "axes")]
-    nodes = [
-        helper.make_node("ConstantOfShape", ["conv1_w_0__SHAPE"], ["conv1_w_0"], name=""),
-        helper.make_node("Conv", ["data", "conv1_w_0"], ["r0"], name="n0"),
-        helper.make_node("BatchNormalization", ["r0", "conv1/bn_scale_0", "conv1/bn_bias_0",
-                                                "conv1/bn_mean_0", "conv1/bn_var_0"], ["r1"],
-                         name="n1"),
-        helper.make_node("Unsqueeze", ["conv1/bn_w_0", "axes"], ["r2"], name=""),
-        helper.make_node("Mul", ["r1", "r2"], ["r3"], name="n3"),
-        helper.make_node("Relu", ["r3"], ["r4"], name="n4"),
-        helper.make_node("Relu", ["data"], ["r5"], name="n5"),
-    ]
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("r4", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("r5", TensorProto.FLOAT, None)], weights)
-    path = tmp_path / "caffe2.onnx"
-    onnx.save(helper.make_model(graph), str(path))
-    assert bench_live.weight_groups(path) == {
-        "n0": "conv1", "n1": "conv1/bn", "n3": "conv1/bn", "n4": "conv1/bn", "n5": ""}
