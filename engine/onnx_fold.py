@@ -154,6 +154,15 @@ def _dequantise_constants(model: onnx.ModelProto,
             zero = np.reshape(zero, where) if np.ndim(zero) else zero
         values = (x.astype(np.float32) - np.asarray(zero, np.float32)) * scale.astype(np.float32)
         made[node.output[0]] = values.astype(scale.dtype)
+    return _replace_by_constants(graph, keep, made, constants)
+
+
+def _replace_by_constants(graph: onnx.GraphProto, keep: list[onnx.NodeProto],
+                          made: dict[str, np.ndarray],
+                          constants: dict[str, np.ndarray]) -> frozenset[str]:
+    """The graph's nodes become `keep`, and the tensors in `made` (computed from the nodes left
+    out) join `constants`: small ones as initializers too, large ones as typed graph inputs
+    standing for their values (stubs, as _stub_constants leaves them). Returns the stubs."""
     if not made:
         return frozenset()
     del graph.node[:]
@@ -177,8 +186,7 @@ def _fold_weight_makers(graph: onnx.GraphProto, constants: dict[str, np.ndarray]
     Unsqueeze, which weightless exports (onnx's light models: 1,078 of DenseNet-121's 1,746
     nodes) use for every weight. Exact, and without importing onnxslim and onnxruntime for a
     graph then left with nothing to fold: on the 2-core dev VM DenseNet-121 imports in 0.23 s
-    instead of 1.17 s. Results join `constants`, small ones also as initializers (as folding
-    leaves them)."""
+    instead of 1.17 s."""
     keep, made = [], {}
     for node in graph.node:
         result = _weight_maker(node, constants)
@@ -186,16 +194,7 @@ def _fold_weight_makers(graph: onnx.GraphProto, constants: dict[str, np.ndarray]
             keep.append(node)
             continue
         constants[node.output[0]] = made[node.output[0]] = result
-    if not made:
-        return
-    del graph.node[:]
-    graph.node.extend(keep)
-    for name, result in made.items():
-        if result.nbytes <= INLINE_BYTES:
-            graph.initializer.append(numpy_helper.from_array(result, name))
-        else:  # a typed input standing for its value in constants, as _stub_constants leaves it
-            graph.input.append(onnx.helper.make_tensor_value_info(
-                name, onnx.helper.np_dtype_to_tensor_dtype(result.dtype), result.shape))
+    _replace_by_constants(graph, keep, made, constants)
 
 
 def _weight_maker(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -326,17 +325,7 @@ def _fold_node_by_node(model: onnx.ModelProto,
         for name, result in zip(node.output, results):
             if name:
                 values[name] = made[name] = result
-    if not made:
-        return model
-    del graph.node[:]
-    graph.node.extend(keep)
-    for name, result in made.items():
-        if result.nbytes <= INLINE_BYTES:
-            graph.initializer.append(numpy_helper.from_array(result, name))
-        else:  # large: a typed input, its value kept in constants (as _stub_constants does)
-            constants[name] = result
-            graph.input.append(onnx.helper.make_tensor_value_info(
-                name, onnx.helper.np_dtype_to_tensor_dtype(result.dtype), result.shape))
+    _replace_by_constants(graph, keep, made, constants)
     return model
 
 
