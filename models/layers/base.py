@@ -107,9 +107,7 @@ class LayerSpec:
         out: dict[str, Any] = {"type": type(self).__name__}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, tuple) and value and isinstance(value[0], LayerSpec):
-                value = [v.to_dict() for v in value]
-            elif isinstance(value, tuple):
+            if isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
         return out
