@@ -10,7 +10,7 @@ channel and position axes. Vectors (flat, or every spatial size 1) are a bar cha
 classes beside it when the vector is a network output. 3D outputs show one depth slice chosen
 with a slider (the middle one at first), and the input beside them shows the same slice. Beside
 the maps sits the input, below them a strip of same-sized per-layer thumbnails that select a
-layer when clicked. Clicking a tile shows that channel enlarged in the input's place; clicking
+layer when clicked (gui.thumbnail_strip). Clicking a tile shows that channel enlarged in the input's place; clicking
 it again or choosing another layer brings the input back. The view never
 computes a layer: it only draws what `show_result` hands it (the engine runs in gui.compute_worker),
 so changing the selection, colour map or contrast is instant. Thumbnails, stats and mosaics come
@@ -24,22 +24,22 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPen, QPixmap, QResizeEvent
-from PySide6.QtWidgets import (QBoxLayout, QButtonGroup, QCheckBox, QComboBox,
-                               QGraphicsRectItem, QHBoxLayout, QHeaderView, QLabel,
-                               QProgressBar, QScrollArea, QSizePolicy, QSlider, QStackedWidget,
-                               QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPen, QResizeEvent
+from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QGraphicsRectItem,
+                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QSlider,
+                               QStackedWidget, QTableWidget, QTableWidgetItem, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from engine.executor import RunResult
 from models.stack import Stack
 from gui.elided_label import ElidedLabel
 from gui.explain_receptive_panel import field_overlay
 from gui.layer_previews import MosaicRequest, PreviewCache
-from gui.mosaic import (LEVELS, LUT_SIZE, THUMBNAIL_SIDE, TOP_CLASSES, InputPreview, Mosaic,
-                        TileGrid, clamp_depth, layer_maps, lut_indices, pool_mask,
-                        vector_values)
+from gui.mosaic import (LEVELS, LUT_SIZE, TOP_CLASSES, InputPreview, Mosaic, TileGrid,
+                        clamp_depth, layer_maps, pool_mask, vector_values)
 from gui.theme import colors, mute
+from gui.thumbnail_strip import ThumbnailStrip
 
 
 COLORMAPS = ("viridis", "inferno", "CET-L1", "CET-D1")  # CET-L1: grey; CET-D1: diverging
@@ -49,8 +49,6 @@ MAX_LABELS = 128  # badges on the tiles in sight; made once and reused
 # A badge shows only on tiles at least this many screen pixels a side, where it covers a few
 # per cent of the tile: smaller tiles are read by hovering (or zooming in).
 LABEL_MIN_TILE = 64
-THUMB_SIZE = THUMBNAIL_SIDE // 2  # the strip's icons, drawn from previews twice as large
-THUMB_BUTTON_WIDTH = THUMB_SIZE + 24  # every strip button alike; longer names are elided
 INPUT_WIDTH = 150
 MIN_WIDTH = 100
 HOVER_HINT = "Hover over a map to read a value; scroll to zoom, drag to pan."
@@ -61,83 +59,6 @@ def lookup_table(name: str, background: QColor) -> np.ndarray:
     colours = pg.colormap.get(name).getLookupTable(nPts=LUT_SIZE - 1, alpha=False)
     first = np.array([[background.red(), background.green(), background.blue()]], np.uint8)
     return np.ascontiguousarray(np.concatenate([first, colours]))
-
-
-def colour_image(image: np.ndarray, lut: np.ndarray) -> QImage:
-    """A float image (H, W) coloured as the mosaics are (values in [0, 1] through lut's colour-map
-    entries, values below 0 in its background entry), as an RGB QImage that owns its pixels."""
-    rgb = np.ascontiguousarray(lut[lut_indices(image)])
-    height, width = image.shape
-    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-
-
-class ThumbnailStrip(QWidget):
-    """One button per layer showing its thumbnail; `chosen(index)` when one is clicked.
-
-    Every button has the same size and every icon is THUMB_SIZE square, whatever the output
-    (gui.mosaic.thumbnail: maps, a signal's heat map, a vector's bars); a name longer than the
-    button is elided in the middle, and the tooltip has it whole."""
-    chosen = Signal(int)
-
-    def __init__(self, previews: PreviewCache, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._previews = previews
-        self.layout_ = QHBoxLayout(self)
-        self.layout_.setContentsMargins(2, 2, 2, 2)
-        self.layout_.setSpacing(3)
-        self.layout_.addStretch(1)
-        self.group = QButtonGroup(self)
-        self.group.setExclusive(True)
-        self.group.idClicked.connect(self.chosen)
-        self.buttons: list[QToolButton] = []
-        # (output, lookup table) each button's thumbnail was drawn from.
-        self._drawn: list[tuple[np.ndarray | None, np.ndarray | None]] = []
-
-    def show_layers(self, result: RunResult, lut: np.ndarray) -> None:
-        """A button for every layer of result: a thumbnail, or none past a failure.
-
-        The buttons are rebuilt only when the number of layers changes, and a thumbnail is
-        redrawn only when its output or the colour map is new: after an edit the outputs the
-        engine reused are the same arrays, so most of the strip stays as it is."""
-        layers = list(zip(result.stack.layers, result.outputs))
-        if len(self.buttons) != len(layers):
-            self._rebuild(len(layers))
-        for button, drawn, (layer, output) in zip(self.buttons, self._drawn, layers):
-            button.setText(button.fontMetrics().elidedText(
-                layer.name, Qt.TextElideMode.ElideMiddle, THUMB_BUTTON_WIDTH - 8))
-            if output is not None and drawn[0] is output and drawn[1] is lut:
-                continue
-            if output is not None:
-                pixmap = QPixmap.fromImage(colour_image(self._previews.thumbnail(output), lut))
-                button.setIcon(QIcon(pixmap.scaled(
-                    THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.IgnoreAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation)))
-                button.setToolTip(f"{layer.name}: output {'×'.join(map(str, output.shape[1:]))}")
-            else:
-                button.setIcon(QIcon())
-                button.setToolTip(f"{layer.name}: not computed")
-        self._drawn = [(output, lut) for _layer, output in layers]
-
-    def _rebuild(self, count: int) -> None:
-        for button in self.buttons:
-            self.group.removeButton(button)
-            button.deleteLater()
-        self.buttons = []
-        for index in range(count):
-            button = QToolButton()
-            button.setCheckable(True)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-            button.setFixedWidth(THUMB_BUTTON_WIDTH)
-            button.setAutoRaise(True)
-            self.group.addButton(button, index)
-            self.layout_.insertWidget(index, button)
-            self.buttons.append(button)
-        self._drawn = [(None, None)] * count
-
-    def mark(self, index: int | None) -> None:
-        if index is not None and 0 <= index < len(self.buttons):
-            self.buttons[index].setChecked(True)
 
 
 class FeatureMapView(QWidget):
@@ -190,16 +111,9 @@ class FeatureMapView(QWidget):
         # One line, whatever the width: wrapped, it made a narrow window taller than asked for.
         self.hover = mute(ElidedLabel(HOVER_HINT))
         self.strip = ThumbnailStrip(self.previews)
-        scroll = QScrollArea()
-        scroll.setWidget(self.strip)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedHeight(THUMB_SIZE + 48)
-        scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         layout.addWidget(self.stats)
         layout.addWidget(self.hover)
-        layout.addWidget(scroll)
+        layout.addWidget(self.strip)
 
         self.colormap.currentIndexChanged.connect(self._colormap_changed)
         self.per_channel.toggled.connect(lambda _on: self._draw_layer(keep_range=True))

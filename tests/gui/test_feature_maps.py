@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QLabel
 
 import engine.executor
@@ -31,6 +32,23 @@ def wait_drawn(qtbot, window) -> None:
     view = window.feature_view
     qtbot.waitUntil(lambda: view.result is not None and view.result.stack.layers
                     == window.document.stack.layers and not view.busy.isVisible(), timeout=10000)
+
+
+def strip_data(strip, row: int, role: Qt.ItemDataRole) -> object:
+    """What the thumbnail strip's model holds for row in role (drawing its icon if asked)."""
+    return strip.thumbnails.data(strip.thumbnails.index(row), role)
+
+
+def strip_icon(strip, row: int) -> QIcon | None:
+    return strip_data(strip, row, Qt.ItemDataRole.DecorationRole)
+
+
+def click_thumbnail(qtbot, strip, row: int) -> None:
+    """A person's click on row's thumbnail, scrolled into sight first."""
+    index = strip.thumbnails.index(row)
+    strip.scrollTo(index)
+    qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton,
+                     pos=strip.visualRect(index).center())
 
 
 def drawn(view) -> np.ndarray:
@@ -92,9 +110,10 @@ def test_an_invalid_layer_shows_its_error_and_earlier_maps_remain(qtbot, window)
     assert "layer 7" in view.message.text() and "dilation" in view.message.text()
     assert all(out is not None for out in view.result.outputs[:CONV3])
     assert all(out is None for out in view.result.outputs[CONV3:])
-    assert [b.icon().isNull() for b in view.strip.buttons] == [False] * CONV3 + \
-        [True] * (len(view.result.outputs) - CONV3)
-    view.strip.buttons[CONV2].click()  # an earlier layer, picked from the thumbnails
+    strip = view.strip
+    assert [strip_icon(strip, row) is None for row in range(strip.thumbnails.rowCount())] == \
+        [False] * CONV3 + [True] * (len(view.result.outputs) - CONV3)
+    click_thumbnail(qtbot, strip, CONV2)  # an earlier layer, picked from the thumbnails
     assert window.stack_view.current_path() == (CONV2, None)
     assert view.pages.currentWidget() is view.maps_widget
     np.testing.assert_allclose(drawn(view), expected_image(window, CONV2), atol=1e-6)

@@ -6,8 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QImage
 
-from gui.feature_map_view import colour_image, lookup_table
+from gui.feature_map_view import lookup_table
 from gui.mosaic import GAP_VALUE, LEVELS, LUT_SIZE, lut_indices, tile
+from gui.thumbnail_strip import colour_image
 
 
 def rendered(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:

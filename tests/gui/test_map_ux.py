@@ -11,11 +11,11 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.executor import run
-from gui.feature_map_view import THUMB_BUTTON_WIDTH, THUMB_SIZE
 from gui.mosaic import THUMBNAIL_SIDE, input_preview, tile
 from gui.sample_inputs import load_sample
+from gui.thumbnail_strip import THUMB_BUTTON_WIDTH, THUMB_SIZE
 from models.presets import PRESETS
-from tests.gui.test_feature_maps import wait_drawn
+from tests.gui.test_feature_maps import strip_data, strip_icon, wait_drawn
 
 VOLUME = "3D volume block"
 TEXT = "Text CNN with GLU"
@@ -164,9 +164,10 @@ def test_every_thumbnail_has_one_size_whatever_the_output(qtbot, window):
     assert kinds == {2, 3}
     for output in view.result.outputs:
         assert view.previews.thumbnail(output).shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE)
-    for button in view.strip.buttons:
-        assert button.width() == THUMB_BUTTON_WIDTH
-        assert button.icon().availableSizes() == [QSize(THUMB_SIZE, THUMB_SIZE)]
+    strip = view.strip
+    for row in range(strip.thumbnails.rowCount()):
+        assert strip.visualRect(strip.thumbnails.index(row)).width() == THUMB_BUTTON_WIDTH
+        assert strip_icon(strip, row).availableSizes() == [QSize(THUMB_SIZE, THUMB_SIZE)]
 
 
 def test_a_long_name_is_elided_in_the_strip_and_whole_in_its_tooltip(qtbot, window):
@@ -174,10 +175,12 @@ def test_a_long_name_is_elided_in_the_strip_and_whole_in_its_tooltip(qtbot, wind
     name = "encoder_block_with_a_rather_long_imported_name_conv"
     window.document.rename_layer(0, name)
     wait_drawn(qtbot, window)
-    button = view.strip.buttons[0]
-    assert button.text() != name and "…" in button.text()
-    assert button.toolTip().startswith(name)
-    assert button.width() == THUMB_BUTTON_WIDTH
+    strip = view.strip
+    text = strip_data(strip, 0, Qt.ItemDataRole.DisplayRole)
+    assert text != name and "…" in text
+    assert strip.fontMetrics().horizontalAdvance(text) < THUMB_BUTTON_WIDTH
+    assert strip_data(strip, 0, Qt.ItemDataRole.ToolTipRole).startswith(name)
+    assert strip.visualRect(strip.thumbnails.index(0)).width() == THUMB_BUTTON_WIDTH
 
 
 def top_rows(view) -> list[tuple[str, str]]:
