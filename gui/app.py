@@ -3,6 +3,7 @@ recovery of a crashed session's work, and screenshots."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 from gui.autosave import app_data_folder
 from gui.crash_report import CrashReporter
 from gui.main_window import APP_NAME, ORGANISATION, MainWindow
+from gui.onnx_warmup import warm
 from gui.recovery import offer_recovery
 from gui.theme import THEMES, apply_theme
 
@@ -37,6 +39,8 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     settings = QSettings(ORGANISATION, APP_NAME)
     theme = settings.value("theme", "dark")
     apply_theme(theme if theme in THEMES and not screenshot else "dark")
+    if path and Path(path).suffix.lower() == ".onnx":
+        warm()  # now, while no window shows, not on the read's thread (see gui.onnx_warmup)
     window = MainWindow(settings=settings, restore=screenshot is None)
     reporter = CrashReporter(window, app_data_folder(settings) / "crash.log")
     reporter.install()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWi
 
 from engine.executor import RunResult
 from engine.input_files import SUFFIXES as INPUT_SUFFIXES, ImageTooLarge, native_shape
+from gui import onnx_warmup
 from gui.autosave import Autosaver, app_data_folder
 from gui.compute_worker import ComputeWorker
 from gui.document import Document
@@ -437,7 +438,8 @@ class MainWindow(QMainWindow):
             self._select_first()
 
     def open_dialog(self) -> None:
-        path = self.choose_open_path()
+        with onnx_warmup.while_dialog_is_up():  # the person picks while onnx imports
+            path = self.choose_open_path()
         if path:
             self.open_path(path)
 
