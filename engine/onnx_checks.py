@@ -17,6 +17,7 @@ from engine.onnx_limits import all_graphs, excerpt, shown
 from engine.onnx_nodes import DOMAINS, listed, node_attributes, node_shown
 from engine.onnx_tensors import nonfinite_count
 from models.errors import FileFormatError
+from models.pacing import pace
 
 
 def default_opset(model: onnx.ModelProto, label: str) -> int:
@@ -49,6 +50,7 @@ def check_attributes(graph: onnx.GraphProto, opset: int, label: str) -> None:
                         f"attribute is infinite beyond 3.4e38); ConvScope opens only finite "
                         f"settings: fix the value where the model is made, then export it again")
     for node in graph.node:
+        pace()
         if node.domain not in DOMAINS:
             continue
         try:

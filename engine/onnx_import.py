@@ -50,6 +50,7 @@ from models.analysis import check_arity
 from models.errors import ConfigError, FileFormatError
 from models.layers import LayerInfo
 from models.layers.base import describe_shape
+from models.pacing import pace
 from models.stack import INPUT, InputSpec, Layer, Stack, frozen_array
 
 __all__ = ["import_model", "Source"]
@@ -133,6 +134,7 @@ class _Mapper:
 
     def stack(self) -> Stack:
         for node in self.graph.node:
+            pace()
             for output, imported in self.parts(node):
                 self.add(node, output, imported)
         outputs = []

@@ -26,6 +26,7 @@ from engine.onnx_limits import WeightBudget, check_name, check_node_count
 from engine.onnx_tensors import (PLAIN, Truncated, check_external, checked_values, external_array,
                                  read_array, tensor_array)
 from models.errors import FileFormatError
+from models.pacing import pace
 
 Source = str | os.PathLike | bytes | onnx.ModelProto
 """What a model is read from: a path, the file's bytes, or a ModelProto."""
@@ -51,7 +52,7 @@ def read_model(source: Source) -> tuple[onnx.ModelProto, dict[str, np.ndarray], 
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise FileFormatError("the ONNX data is empty; it is not an ONNX model")
-        return _scan(io.BytesIO(bytes(source)), len(source), "the ONNX data", None)
+        return _scan(_Reader(io.BytesIO(bytes(source))), len(source), "the ONNX data", None)
     path = Path(source)
     label = path.name or str(path)
     if not path.exists():
@@ -63,7 +64,7 @@ def read_model(source: Source) -> tuple[onnx.ModelProto, dict[str, np.ndarray], 
         if not size:
             raise FileFormatError(f"{label} is empty; it is not an ONNX model")
         with path.open("rb") as file:
-            return _scan(file, size, label, path.resolve().parent)
+            return _scan(_Reader(file), size, label, path.resolve().parent)
     except OSError as err:
         raise FileFormatError(f"cannot read {label}: {err.strerror or err}") from None
 
@@ -88,17 +89,49 @@ def _copy_field(target: Any, field: Any, value: Any) -> None:
         setattr(target, field.name, value)
 
 
-def _varint(file: BinaryIO) -> int:
-    value, shift = 0, 0
-    while True:
-        byte = file.read(1)
-        if not byte:
-            raise Truncated()
-        value |= (byte[0] & 0x7F) << shift
-        if byte[0] < 0x80:
-            return value
-        shift += 7
-        if shift > 63:
+class _Reader:
+    """A binary file and the position in it, counted here: BufferedReader.tell() asks the OS
+    every time (75,000 lseek calls for a 1,500-node file), and each call lets go of the GIL and
+    takes it straight back, which keeps a waiting UI thread from it (models.pacing)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.pos = 0
+        file.seek(0)
+
+    def seek(self, pos: int) -> None:
+        self.file.seek(pos)  # inside the file's buffer: no system call
+        self.pos = pos
+
+    def read(self, size: int) -> bytes:
+        data = self.file.read(size)
+        self.pos += len(data)
+        return data
+
+    def varint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            byte = self.file.read(1)
+            if not byte:
+                raise Truncated()
+            self.pos += 1
+            value |= (byte[0] & 0x7F) << shift
+            if byte[0] < 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise Truncated()
+
+    def skip_value(self, wire: int) -> None:
+        """Move past the value of a field of this wire type, whose key was just read."""
+        if wire == 0:
+            self.varint()
+        elif wire in (1, 5):
+            self.seek(self.pos + (8 if wire == 1 else 4))
+        elif wire == 2:
+            length = self.varint()
+            self.seek(self.pos + length)
+        else:
             raise Truncated()
 
 
@@ -111,32 +144,32 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _fields(file: BinaryIO, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+def _fields(file: _Reader, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, start of the field's key, start of its value) of each field
     between start and end; after each, the file stands at the end of that field's value."""
     file.seek(start)
-    while file.tell() < end:
-        key_at = file.tell()
-        key = _varint(file)
+    while file.pos < end:
+        key_at = file.pos
+        key = file.varint()
         number, wire = key >> 3, key & 7
         if wire == 0:
-            _varint(file)
-            value_at = file.tell()
+            file.varint()
+            value_at = file.pos
         elif wire in (1, 5):
-            value_at = file.tell()
+            value_at = file.pos
             file.seek(value_at + (8 if wire == 1 else 4))
         elif wire == 2:
-            length = _varint(file)
-            value_at = file.tell()
+            length = file.varint()
+            value_at = file.pos
             file.seek(value_at + length)
         else:
             raise Truncated()
-        if number == 0 or file.tell() > end:
+        if number == 0 or file.pos > end:
             raise Truncated()
         yield number, wire, key_at, value_at
 
 
-def _scan(file: BinaryIO, size: int, label: str, folder: Path | None
+def _scan(file: _Reader, size: int, label: str, folder: Path | None
           ) -> tuple[onnx.ModelProto, dict[str, np.ndarray], str]:
     """Parse the model's small fields and stream its initializers into arrays (module doc)."""
     head, weights, budget, nodes = bytearray(), {}, WeightBudget(label), 0
@@ -150,6 +183,7 @@ def _scan(file: BinaryIO, size: int, label: str, folder: Path | None
             # Walked lazily (a graph may hold millions of fields); each step leaves the file at
             # the end of its field, where the walk goes on.
             for g_number, g_wire, g_key, g_value in _fields(file, value_at, graph_end):
+                pace()
                 g_end = _field_end(file, g_key)
                 if g_number == _GRAPH_INITIALIZER and g_wire == 2:
                     tensor = _stream_tensor(file, g_value, g_end, label, folder, budget)
@@ -181,22 +215,14 @@ def _undecodable(label: str) -> FileFormatError:
                            f"decoded); export it again")
 
 
-def _field_end(file: BinaryIO, key_at: int) -> int:
+def _field_end(file: _Reader, key_at: int) -> int:
     """Where the field whose key starts at key_at ends (the file is left there)."""
     file.seek(key_at)
-    key = _varint(file)
-    wire = key & 7
-    if wire == 0:
-        _varint(file)
-    elif wire in (1, 5):
-        file.seek(file.tell() + (8 if wire == 1 else 4))
-    else:
-        length = _varint(file)
-        file.seek(file.tell() + length)
-    return file.tell()
+    file.skip_value(file.varint() & 7)
+    return file.pos
 
 
-def _slice(file: BinaryIO, start: int, end: int) -> bytes:
+def _slice(file: _Reader, start: int, end: int) -> bytes:
     file.seek(start)
     data = file.read(end - start)
     if len(data) != end - start:
@@ -204,7 +230,7 @@ def _slice(file: BinaryIO, start: int, end: int) -> bytes:
     return data
 
 
-def _stream_tensor(file: BinaryIO, start: int, end: int, label: str, folder: Path | None,
+def _stream_tensor(file: _Reader, start: int, end: int, label: str, folder: Path | None,
                    budget: WeightBudget) -> tuple[str, np.ndarray]:
     """(name, values) of the serialized TensorProto between start and end, its data read
     straight into the array when it is a plain array, once its declared size fits the budget."""
@@ -229,8 +255,8 @@ def _stream_tensor(file: BinaryIO, start: int, end: int, label: str, folder: Pat
         data[0] == _RAW_DATA or (data[0] == _FLOAT_DATA and tensor.data_type == TensorProto.FLOAT)
         or (data[0] == _DOUBLE_DATA and tensor.data_type == TensorProto.DOUBLE))
     if plain:
-        values = read_array(file, data[1], data[2] - data[1], np.dtype(dtype), tensor, label,
-                            budget)
+        values = read_array(file.file, data[1], data[2] - data[1], np.dtype(dtype), tensor,
+                            label, budget)
     else:  # packed ints, strings, 4- and 8-bit types: protobuf and onnx decode them from the
         # file's own bytes, so their size is bounded by the file's
         whole = TensorProto()

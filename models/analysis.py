@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from models.errors import ConfigError
 from models.geometry import RFState
 from models.layers import LayerInfo, LayerSpec
+from models.pacing import pace
 from models.stack import Stack
 
 BYTES_PER_VALUE = 4  # float32
@@ -133,6 +134,7 @@ def analyse(stack: Stack) -> StackReport:
     input_rf = tuple(RFState() for _ in stack.input.spatial)
     reports: list[LayerReport] = []
     for index, layer in enumerate(stack.layers):
+        pace()
         spec = layer.spec
         sources = stack.sources[index]
         where = dict(sources=sources, input_names=stack.input_names(index), group=layer.group,

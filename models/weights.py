@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 
 from models.analysis import StackReport, analyse
+from models.pacing import pace
 from models.stack import Stack, frozen_array
 
 INITIALISERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform")
@@ -78,6 +79,7 @@ def materialise(stack: Stack, report: StackReport | None = None) -> Stack:
     layers = list(stack.layers)
     changed = False
     for i, (layer, layer_report) in enumerate(zip(stack.layers, report.layers)):
+        pace()
         if layer_report.info is None:
             continue
         shapes = layer_report.info.weight_shapes
