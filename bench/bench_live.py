@@ -78,6 +78,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QSpinBox  # noqa: E402
 
 import gui.document  # noqa: E402
 from gui import onnx_warmup  # noqa: E402
+from gui.app import freeze_startup_heap  # noqa: E402
 from gui.card_delegate import CardDelegate  # noqa: E402
 from gui.feature_map_view import FeatureMapView  # noqa: E402
 from gui.kernel_view import KernelView  # noqa: E402
@@ -696,6 +697,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, restore=False)
+        freeze_startup_heap()  # as the app does
         window.show()
         bench = LiveBench(window, slots)
         first = bench.first_maps()

@@ -43,16 +43,20 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     if path and Path(path).suffix.lower() == ".onnx":
         warm()  # now, while no window shows, not on the read's thread (see gui.onnx_warmup)
     window = MainWindow(settings=settings, restore=screenshot is None)
-    # What exists now (modules, Qt's wrappers, the window) lives as long as the app: kept out of
-    # the cycle collector's full passes, which otherwise took 25 ms of whichever thread set one
-    # off (90,000 objects with onnx imported), a UI-thread stall when that was the UI thread.
-    gc.freeze()
+    freeze_startup_heap()
     reporter = CrashReporter(window, app_data_folder(settings) / "crash.log")
     reporter.install()
     try:
         return _run_window(app, window, reporter, path, screenshot)
     finally:
         reporter.uninstall()
+
+
+def freeze_startup_heap() -> None:
+    """Keep what exists once the window is built (modules, Qt's wrappers, the window: alive as
+    long as the app) out of the cycle collector's full passes, which otherwise took 25 ms
+    (90,000 objects with onnx imported) of whichever thread set one off, the UI thread's too."""
+    gc.freeze()
 
 
 def _run_window(app: QApplication, window: MainWindow, reporter: CrashReporter,

@@ -159,6 +159,7 @@ class StackView(QTreeWidget):
         self._expanded: set[str] = set()
         self._selected_key: str | None = None
         self._selected_path: LayerPath | None = None
+        self._opening_groups = False  # select() opens a node's groups, then lays lanes out once
 
         self.delete_action = self._action("&Delete", QKeySequence.StandardKey.Delete, self.delete_current)
         self.duplicate_action = self._action("D&uplicate", QKeySequence("Ctrl+D"), self.duplicate_current)
@@ -249,7 +250,8 @@ class StackView(QTreeWidget):
     def _folded(self, item: QTreeWidgetItem, expanded: bool) -> None:
         key = self._key(item)
         (self._expanded.add if expanded else self._expanded.discard)(key)
-        self._layout_lanes(self.document.stack)
+        if not self._opening_groups:
+            self._layout_lanes(self.document.stack)
 
     @staticmethod
     def _key(item: QTreeWidgetItem) -> str:
@@ -349,10 +351,20 @@ class StackView(QTreeWidget):
             self.setCurrentItem(None)
             return
         item = self.item_at(path)
+        parents = []
         parent = item.parent()
-        while parent is not None:  # open the groups around it
-            parent.setExpanded(True)
+        while parent is not None:
+            parents.append(parent)
             parent = parent.parent()
+        closed = [parent for parent in parents if not parent.isExpanded()]
+        if closed:  # open the groups around it, then lay the lanes out once (6 ms each time)
+            self._opening_groups = True
+            try:
+                for parent in closed:
+                    parent.setExpanded(True)
+            finally:
+                self._opening_groups = False
+            self._layout_lanes(self.document.stack)
         self.setCurrentItem(item)
         self.scrollToItem(item)
 

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QPushButton
 
+from gui.app import freeze_startup_heap
 from gui.open_worker import FileOpener
 from models import project
 from models.presets import PRESETS
@@ -73,7 +74,7 @@ class Ticks:
 
 def test_the_window_keeps_running_while_a_large_model_opens(qtbot, window, chain_file):
     wait_drawn(qtbot, window)  # the demo's maps: drawing them is not the read's doing
-    gc.freeze()  # as the app does once its window is up (gui.app)
+    freeze_startup_heap()  # as the app does once its window is built
     try:
         ticks = Ticks(window.opener)
         qtbot.wait(30)  # a tick before the read
