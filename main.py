@@ -166,15 +166,15 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from engine.onnx_export import save_model
+    from engine.onnx.export import save_model
     _check_writable(args.output)
     stack = _runnable(_load_stack(args.file))
     save_model(stack, args.output, opset=args.opset)
     print(f"wrote {args.output}: {len(stack.layers)} layers, opset {args.opset}")
     if not args.verify:
         return 0
-    from engine.ort_runner import OrtRunner
-    from engine.verify import format_report, verify
+    from engine.onnx.runner import OrtRunner
+    from engine.onnx.verify import format_report, verify
     report = verify(stack, runner=OrtRunner(opset=args.opset))
     print(format_report(report))
     if not report.ok:
@@ -209,7 +209,7 @@ def _infer(args: argparse.Namespace) -> int:
         outputs, seconds, ran_on = result.outputs, sum(result.seconds), "the NumPy engine"
         final = result.output
     else:
-        from engine.ort_runner import OrtRunner
+        from engine.onnx.runner import OrtRunner
         ort_run = OrtRunner().run(stack, x, args.provider or "auto",
                                   layer_outputs=args.layers is not None)
         outputs, seconds = ort_run.outputs, ort_run.seconds
@@ -260,7 +260,7 @@ def _check_output_apart(output: Path, layer_files: list[Path]) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from engine.benchmark import benchmark, format_report, report_json
     from engine.memory_budget import check_budget
-    from engine.verify import random_input
+    from engine.onnx.verify import random_input
     from models.analysis import analyse
     stack = _load_stack(args.file, args.input_shape)
     check_budget(analyse(stack))  # before the weights and the input are drawn
@@ -282,7 +282,7 @@ def _nonfinite_warning(stack: Stack, x: np.ndarray, outputs: list[np.ndarray],
     if len(outputs) != len(names):
         if all(np.isfinite(o).all() for o in outputs) and np.isfinite(x).all():
             return None
-        from engine.ort_runner import OrtRunner
+        from engine.onnx.runner import OrtRunner
         outputs = OrtRunner().run(stack, x, args.provider or "auto", layer_outputs=True).outputs
     return nonfinite_warning(x, outputs, names)
 
@@ -295,7 +295,7 @@ def _load_stack(file: str, input_shape: tuple[int, ...] | None = None) -> Stack:
     path = Path(file)
     if path.is_file():
         if path.suffix.lower() == ".onnx":
-            from engine.onnx_import import import_model
+            from engine.onnx.importer import import_model
             stack = import_model(path)
         else:
             from models.project import load

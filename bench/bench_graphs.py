@@ -6,7 +6,7 @@ only):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/bench_graphs.py
 
 Each model is built as PyTorch exports it (tests/onnx/architectures.py), imported by ConvScope
-(engine.onnx_import), and timed in interleaved rounds: the engine (engine.executor.run, which
+(engine.onnx.importer), and timed in interleaved rounds: the engine (engine.executor.run, which
 keeps every node's output as the live view needs) against onnxruntime (CPU provider, as many
 intra-op threads as the engine's pool has workers) running the same file with every node's output
 made a graph output, the like-for-like peer. Prints medians and the ratio engine / onnxruntime
@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from _timing import interleaved_times, print_environment  # noqa: E402
 from engine.executor import run  # noqa: E402
-from engine.onnx_import import import_model  # noqa: E402
+from engine.onnx.importer import import_model  # noqa: E402
 from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402
 from models.presets import demo  # noqa: E402
 from tests.onnx.architectures import ARCHITECTURES  # noqa: E402

@@ -10,7 +10,7 @@ times in interleaved rounds (engine, onnxruntime final output only,
 onnxruntime with every layer's output as a graph output, NumPy matmul, ...)
 and prints medians and the ratios engine / onnxruntime. The engine is
 ``engine.executor.run``, which keeps every layer's output as the live view
-needs; onnxruntime runs the exported model (``engine.onnx_export``) on its CPU
+needs; onnxruntime runs the exported model (``engine.onnx.export``) on its CPU
 provider with as many intra-op threads as the engine's pool has workers.
 With only the final output onnxruntime may fuse a convolution with its
 activation and reuse buffers, which the engine may not; the all-outputs
@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from _timing import interleaved_times, print_environment  # noqa: E402
 from engine.executor import run  # noqa: E402
-from engine.onnx_export import export_model  # noqa: E402
+from engine.onnx.export import export_model  # noqa: E402
 from engine.ops._parallel import num_workers, set_num_workers  # noqa: E402
 from models import presets  # noqa: E402
 from models.analysis import analyse  # noqa: E402

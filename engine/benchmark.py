@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from engine.executor import run
-from engine.ort_runner import CPU, CUDA, OrtRunner, available_providers
+from engine.onnx.runner import CPU, CUDA, OrtRunner, available_providers
 from models.stack import Stack
 from models.weights import materialise
 

@@ -82,7 +82,7 @@ def _concat(spec: Concat, info: LayerInfo, w: Weights, *xs: np.ndarray) -> np.nd
 
 def _opaque(spec: Opaque, info: LayerInfo, w: Weights, *xs: np.ndarray) -> np.ndarray:
     # onnxruntime computes it; onnx and onnxruntime load only when a network has such a node.
-    from engine.opaque import run_opaque
+    from engine.onnx.opaque import run_opaque
     return run_opaque(spec, w, *xs)
 
 

@@ -1,8 +1,8 @@
 """File > Export ONNX...: write the stack as an .onnx file, check it, compare it with the engine.
 
-The export (engine.onnx_export.save_model, atomic: nothing half-written stays on failure), the
+The export (engine.onnx.export.save_model, atomic: nothing half-written stays on failure), the
 onnx checker's full check of the written file and the layer-by-layer comparison with onnxruntime
-(engine.verify, CPU provider, the chosen opset) all run on a pool thread; the dialog shows the
+(engine.onnx.verify, CPU provider, the chosen opset) all run on a pool thread; the dialog shows the
 stage on a progress bar, then one table row per layer and a summary line, or the error's one
 sentence. onnx and onnxruntime are imported only when the dialog needs them (the app starts
 without them).
@@ -30,7 +30,7 @@ class ExportOutcome:
     """What a finished export hands the dialog: the file, its opset and the comparison."""
     path: Path
     opset: int
-    report: object  # engine.verify.VerifyReport (engine.verify is imported lazily)
+    report: object  # engine.onnx.verify.VerifyReport (engine.onnx.verify is imported lazily)
 
 
 def export_and_verify(stack: Stack, path: Path, opset: int, progress: Progress) -> ExportOutcome:
@@ -38,9 +38,9 @@ def export_and_verify(stack: Stack, path: Path, opset: int, progress: Progress) 
     with onnxruntime on CPU. Raises ConfigError (the stack, the opset) or OSError (the path)."""
     import onnx  # slow imports, and only this job needs them
 
-    from engine.onnx_export import save_model
-    from engine.ort_runner import OrtRunner
-    from engine.verify import verify
+    from engine.onnx.export import save_model
+    from engine.onnx.runner import OrtRunner
+    from engine.onnx.verify import verify
 
     progress(0, STAGES, "Exporting…")
     try:
@@ -67,7 +67,7 @@ class ExportDialog(QDialog):
     def __init__(self, stack: Stack, name: str, folder: str | Path,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from engine.onnx_export import DEFAULT_OPSET, MIN_OPSET, max_opset
+        from engine.onnx.export import DEFAULT_OPSET, MIN_OPSET, max_opset
 
         self.stack = stack
         self.setWindowTitle("Export ONNX")
@@ -172,7 +172,7 @@ class ExportDialog(QDialog):
                 self.table.setItem(row, column, item)
         matching = sum(layer.ok for layer in report.layers)  # type: ignore[attr-defined]
         total = len(report.layers)  # type: ignore[attr-defined]
-        from engine.verify import TOLERANCE
+        from engine.onnx.verify import TOLERANCE
         self.summary.setText(f"Saved {outcome.path.name} (opset {outcome.opset}), checked; "
                              f"{matching}/{total} layers match onnxruntime "
                              f"(relative tolerance {TOLERANCE:g})")

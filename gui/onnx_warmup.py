@@ -28,7 +28,7 @@ from typing import Iterator
 
 from PySide6.QtCore import QTimer
 
-READER = "engine.onnx_import"
+READER = "engine.onnx.importer"
 DIALOG_SETTLE_MS = 300
 """How long after a dialog's exec the import starts: the dialog is shown and painted by then."""
 

@@ -41,7 +41,7 @@ def load_stack(path: str | Path) -> Stack:
         try:
             # Imported here: onnx is slow to import and the app must start without it
             # (gui.onnx_warmup imports it earlier where it can, as the import freezes the UI).
-            from engine.onnx_import import import_model
+            from engine.onnx.importer import import_model
         except ImportError as err:
             raise FileFormatError(f"cannot open {Path(path).name}: ONNX import is not available "
                                   f"({err})") from None

@@ -1,7 +1,7 @@
 """Run > Run with onnxruntime...: the current stack on the current input, onnxruntime beside the
 NumPy engine.
 
-On a pool thread the job runs the engine and onnxruntime (engine.ort_runner.OrtRunner, every
+On a pool thread the job runs the engine and onnxruntime (engine.onnx.runner.OrtRunner, every
 layer's output) on the very input the feature maps show, each RUNS times after one warm-up
 run (so session creation and first-touch costs are not timed), and reports the provider that
 actually ran and the median time per run of both. The layer outputs go to the feature-map view,
@@ -45,7 +45,7 @@ def run_both(stack: Stack, x: np.ndarray, provider: str, progress: Progress) -> 
     """Time the engine and onnxruntime on x (float32, the stack's input shape).
 
     Raises ConfigError when the stack cannot run or the provider is unavailable."""
-    from engine.ort_runner import OrtRunner  # onnxruntime is slow to import: only when asked
+    from engine.onnx.runner import OrtRunner  # onnxruntime is slow to import: only when asked
 
     runner = OrtRunner()
     progress(0, 2, "Preparing onnxruntime…")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.forward import FORWARD
-from engine.onnx_export import EXPORTERS  # the module that registers every kind's exporter
-from engine.verify import verify
+from engine.onnx.export import EXPORTERS  # the module that registers every kind's exporter
+from engine.onnx.verify import verify
 from models.analysis import analyse
 from models.layers import LAYER_TYPES, LayerSpec
 from models.receptive_window import BACK, MERGE_KINDS, receptive_masks

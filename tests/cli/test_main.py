@@ -197,7 +197,7 @@ def test_infer_on_an_image(capsys, demo_file, tmp_path):
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
 
-# export and bench (need engine.onnx_export)
+# export and bench (need engine.onnx.export)
 
 def test_export_is_valid_onnx_and_verifies(capsys, demo_file, tmp_path):
     import onnx

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import benchmark, verify
+from engine import benchmark
+from engine.onnx import verify
 from engine.executor import run
-from engine.ort_runner import CPU, OrtRunner, resolve_provider
+from engine.onnx.runner import CPU, OrtRunner, resolve_provider
 from models import presets
 from models.errors import ConfigError
 from models.stack import InputSpec
@@ -21,7 +22,7 @@ def test_provider_names():
 
 
 def test_cuda_without_cuda_says_how_to_get_it(monkeypatch):
-    from engine import ort_runner
+    from engine.onnx import runner as ort_runner
     monkeypatch.setattr(ort_runner, "available_providers", lambda: [CPU])
     with pytest.raises(ConfigError, match="install onnxruntime-gpu in place of onnxruntime"):
         resolve_provider("cuda")

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from engine.ort_runner import available_providers
+from engine.onnx.runner import available_providers
 from gui.ort_dialog import PROVIDERS
 from models.stack import InputSpec
 from tests.gui.test_feature_maps import CONV2, drawn, expected_image, wait_drawn

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.onnx_export import save_model
+from engine.onnx.export import save_model
 from models.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]

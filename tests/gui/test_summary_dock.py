@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from gui.document import Document
 from gui.summary_table import COLUMNS, SummaryTable, human_bytes, human_count
 from gui.theme import colors

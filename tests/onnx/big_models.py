@@ -78,7 +78,7 @@ def write_vgg11(path: Path, width: float = 1.0, side: int = 224, external: bool 
 _CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models.analysis import analyse
 
 def status(key):

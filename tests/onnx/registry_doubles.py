@@ -1,4 +1,4 @@
-"""Test doubles of engine.onnx_registry's Writer and Reader over real onnx objects, so one
+"""Test doubles of engine.onnx.registry's Writer and Reader over real onnx objects, so one
 exporter or importer can be exercised alone: RecordingWriter collects the nodes and initializers
 an exporter writes and wraps them into a checked model; ModelReader answers an importer's
 questions from a model (initializers and Constant nodes are constants, shapes come from onnx's

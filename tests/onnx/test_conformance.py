@@ -1,7 +1,7 @@
 """The ONNX backend node tests whose operators ConvScope has import rules for, imported as
 networks and run through the engine (onnxruntime computes the nodes a rule leaves opaque).
 
-A case is selected when every operator has a rule (engine.onnx_registry.IMPORTERS, or Split), its
+A case is selected when every operator has a rule (engine.onnx.registry.IMPORTERS, or Split), its
 first input and its outputs are float32, and it is not a training-mode case. Its other inputs
 with data are bound as initializers (they are the weights), the model is imported as a network,
 and the engine's outputs must match the expected ones. Cases that cannot be a network by
@@ -24,10 +24,10 @@ import pytest
 from onnx import numpy_helper
 from onnx.backend.test.loader import load_model_tests
 
-import engine.onnx_import  # noqa: F401  (registers every import rule)
+import engine.onnx.importer  # noqa: F401  (registers every import rule)
 from engine.executor import run
-from engine.onnx_import import import_model
-from engine.onnx_registry import IMPORTERS
+from engine.onnx.importer import import_model
+from engine.onnx.registry import IMPORTERS
 from models.errors import FileFormatError
 
 

@@ -8,8 +8,8 @@ import pytest
 from helpers import assert_close, ort_run
 
 from engine.executor import forward, run
-from engine.onnx_export import export_model, save_model
-from engine.onnx_import import import_model
+from engine.onnx.export import export_model, save_model
+from engine.onnx.importer import import_model
 from models.errors import ConfigError
 from models.layers import Conv, ReLU
 from models.presets import PRESETS

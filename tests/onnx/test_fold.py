@@ -13,7 +13,7 @@ from helpers import assert_close
 from onnx import TensorProto, helper, numpy_helper
 
 from engine.executor import run
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models.analysis import analyse
 from models.layers.opaque import Opaque
 from models.stack import INPUT

@@ -18,7 +18,7 @@ from helpers import assert_close
 from architectures import (ARCHITECTURES, SMALL_INPUTS, densenet_block, light_models, resnet18,
                            with_constant_weights, with_initializers_as_inputs)
 from engine.executor import run
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models.analysis import analyse
 from models.layers.opaque import Opaque
 from models.stack import INPUT, Stack
@@ -138,8 +138,8 @@ def test_light_model_runs_as_onnxruntime(name):
 def _densenet121_sized() -> onnx.ModelProto:
     """onnx's light DenseNet-121 folded once and saved with plain initializers, as a PyTorch
     export would be: about 670 nodes."""
-    from engine.onnx_fold import fold
-    from engine.onnx_load import load
+    from engine.onnx.fold import fold
+    from engine.onnx.load import load
 
     folded = fold(load(LIGHT["light_densenet121"].path))
     model = folded.model

@@ -16,8 +16,8 @@ import pytest
 
 from architectures import ARCHITECTURES, SMALL_INPUTS, light_models
 from engine.executor import run
-from engine.onnx_export import export_model
-from engine.onnx_import import import_model
+from engine.onnx.export import export_model
+from engine.onnx.importer import import_model
 from models import presets
 from models.errors import FileFormatError
 from models.stack import MAX_NESTING_DEPTH, Stack

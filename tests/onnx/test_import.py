@@ -9,7 +9,7 @@ from helpers import assert_close, ort_run
 from onnx import TensorProto, helper, numpy_helper
 
 from engine.executor import forward
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 
 
 def _w(name: str, *shape: int) -> np.ndarray:

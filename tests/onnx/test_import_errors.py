@@ -7,9 +7,9 @@ import pytest
 from helpers import assert_close, ort_run
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.onnx_export import export_model
+from engine.onnx.export import export_model
 from engine.executor import forward
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models.errors import FileFormatError
 from models.layers.opaque import Opaque
 from models.presets import PRESETS

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from engine.executor import forward, run
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models.errors import FileFormatError
 from models.layers.opaque import Opaque
 
@@ -124,7 +124,7 @@ def upgrade(request, monkeypatch):
     if request.param == "own-rules":
         def refuse(*args, **kwargs):
             raise RuntimeError("no adapter")
-        monkeypatch.setattr("engine.onnx_legacy.version_converter.convert_version", refuse)
+        monkeypatch.setattr("engine.onnx.legacy.version_converter.convert_version", refuse)
     return request.param
 
 

@@ -1,4 +1,4 @@
-"""ONNX rules of the activation, element-wise math and normalisation kinds (engine.onnx_activation):
+"""ONNX rules of the activation, element-wise math and normalisation kinds (engine.onnx.activation):
 each exporter's nodes pass onnx's full checker and compute in onnxruntime what the NumPy kernel
 computes, at several opsets; each importer reads the node back as the same spec and weights;
 old opsets' forms, built by hand, are read by their own rules; unreadable settings are refused."""
@@ -10,8 +10,8 @@ from onnx import TensorProto, helper
 
 from engine import ops
 from engine.forward_activation import FORWARD_ACTIVATION
-from engine.onnx_activation import GELU_OPSET, HARD_SWISH_OPSET
-from engine.onnx_registry import EXPORTERS, IMPORTERS
+from engine.onnx.activation import GELU_OPSET, HARD_SWISH_OPSET
+from engine.onnx.registry import EXPORTERS, IMPORTERS
 from models.errors import FileFormatError
 from models.layers.activation import (ELU, GELU, UNARY_OPS, Clip, HardSigmoid, HardSwish,
                                       LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax,

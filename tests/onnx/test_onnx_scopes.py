@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from architectures import light_models
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 
 LIGHT = {m.path.stem: m for m in light_models()}
 

@@ -1,4 +1,4 @@
-"""The ONNX rules of engine.onnx_shape: export at opsets 13, 17 and 21 gives a model that onnx's
+"""The ONNX rules of engine.onnx.shape: export at opsets 13, 17 and 21 gives a model that onnx's
 full checker accepts (its shape inference agrees with analyse) and onnxruntime computes as the
 engine does; reading the node back gives the same spec. Old forms (Upsample, Resize 10, Pad and
 Slice attributes, Reduce axes, Squeeze/Unsqueeze, Split) are built by hand and read."""
@@ -9,9 +9,9 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
-import engine.onnx_shape as onnx_shape
+import engine.onnx.shape as onnx_shape
 from engine.forward_shape import FORWARD_SHAPE
-from engine.onnx_registry import EXPORTERS, IMPORTERS
+from engine.onnx.registry import EXPORTERS, IMPORTERS
 from models.errors import ConfigError, FileFormatError
 from models.layers.matmul import Gemm, MatMul
 from models.layers.resample import DepthToSpace, Pad, Resize, SpaceToDepth

@@ -13,9 +13,9 @@ from helpers import assert_close
 from onnx import TensorProto, helper, numpy_helper
 
 from engine.executor import run
-from engine.onnx_export import export_model
-from engine.onnx_import import import_model
-from engine.verify import verify
+from engine.onnx.export import export_model
+from engine.onnx.importer import import_model
+from engine.onnx.verify import verify
 from models.analysis import analyse
 from models.errors import ConfigError, FileFormatError
 from models.layers import LayerSpec

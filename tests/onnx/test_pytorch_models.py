@@ -23,8 +23,8 @@ from helpers import assert_close
 from onnx import numpy_helper
 
 from engine.executor import run
-from engine.onnx_import import import_model
-from engine.onnx_registry import IMPORTERS
+from engine.onnx.importer import import_model
+from engine.onnx.registry import IMPORTERS
 from models.errors import FileFormatError
 from models.layers.opaque import Opaque
 

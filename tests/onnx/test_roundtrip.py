@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.executor import run
-from engine.onnx_export import export_model
-from engine.onnx_import import import_model
+from engine.onnx.export import export_model
+from engine.onnx.importer import import_model
 from models.analysis import analyse
 from models.errors import ConfigError
 from models.stack import Stack

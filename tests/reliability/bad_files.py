@@ -21,8 +21,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from engine.onnx_export import export_model
-from engine.onnx_limits import MAX_NODES
+from engine.onnx.export import export_model
+from engine.onnx.limits import MAX_NODES
 from models import project
 from models.presets import lenet5
 from tests.reliability.huge_images import write_half_white_png

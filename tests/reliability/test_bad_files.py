@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.input_files import load_input
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models import project
 from models.analysis import analyse
 from models.errors import ConfigError

@@ -19,7 +19,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import main
-from engine.onnx_import import import_model
+from engine.onnx.importer import import_model
 from models import project
 from tests.reliability.bad_files import EXTERNAL_W, BadFile, external_conv, residual_chain
 

@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from engine.onnx_limits import all_graphs, excerpt, shown
-from engine.onnx_nodes import DOMAINS, listed, node_attributes, node_shown
-from engine.onnx_tensors import nonfinite_count
+from engine.onnx.limits import all_graphs, excerpt, shown
+from engine.onnx.nodes import DOMAINS, listed, node_attributes, node_shown
+from engine.onnx.tensors import nonfinite_count
 from models.errors import FileFormatError
 from models.pacing import pace
 

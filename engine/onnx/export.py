@@ -3,7 +3,7 @@
 The graph reads as the stack does: a layer's node and its output tensor carry the layer's name
 ("conv1"); a separable conv's first node is named "<layer>/depthwise" and its last writes the
 tensor named after the layer; a layer's group ("layer1/0") is written on its nodes as metadata
-(engine.onnx_nodes.tag_group), which the importer reads back. Weights are initializers named
+(engine.onnx.nodes.tag_group), which the importer reads back. Weights are initializers named
 "<layer>.<key>" ("conv1.W", "sepconv1.depthwise.W"). Padding is always written as explicit `pads`,
 never `auto_pad`, and the batch axis is the symbol "N". Every intermediate tensor has a
 value_info with its shape, so viewers such as Netron show shapes on every edge.
@@ -21,10 +21,10 @@ from onnx import TensorProto, helper
 from models.analysis import analyse
 from models.atomic import write_atomic
 from models.errors import ConfigError
-import engine.onnx_activation  # noqa: F401  (registers the activation and normalisation rules)
-import engine.onnx_shape  # noqa: F401  (registers the shape, resampling and matrix rules)
-from engine.onnx_nodes import tag_group
-from engine.onnx_registry import EXPORTERS, Exporter, exports
+import engine.onnx.activation  # noqa: F401  (registers the activation and normalisation rules)
+import engine.onnx.shape  # noqa: F401  (registers the shape, resampling and matrix rules)
+from engine.onnx.nodes import tag_group
+from engine.onnx.registry import EXPORTERS, Exporter, exports
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
                            GlobalAvgPool, GlobalMaxPool, LayerInfo, LayerSpec,
                            MaxPool, Mul, PointwiseConv, SeparableConv, Sub)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.executor import run
-from engine.ort_runner import OrtRunner
+from engine.onnx.runner import OrtRunner
 from models.stack import Stack
 
 TOLERANCE = 1e-4  # fp32 exports differ by about 1e-6; TF32 by about 1e-3 (GPU.md)

@@ -7,16 +7,16 @@ reopened as a project:
   counted as the file is read, before protobuf parses them.
 - Names: at most MAX_NAME_CHARS characters in any node, tensor, operator or domain name.
 - Groups: name scopes deeper than MAX_GROUP_DEPTH levels are kept to their first
-  MAX_GROUP_DEPTH levels (engine.onnx_import): groups only fold the view.
+  MAX_GROUP_DEPTH levels (engine.onnx.importer): groups only fold the view.
 - Messages show a name cut to SHOWN_NAME_CHARS characters (`shown`), its control characters
   escaped, so a long or hostile name never floods or drives a terminal.
 - Weights: their total size, counted from each tensor's declared shape and type before any
   byte is read, at most the memory budget (engine.memory_budget, CONVSCOPE_MEMORY_BUDGET):
   a tiny model naming a sparse 8 GiB external file is refused from the sizes alone.
 - Depth: no step of the import recurses over the graph. The nodes of every graph, bodies
-  included, are put in order with loops (engine.onnx_checks) before onnxslim's graphsurgeon sees
+  included, are put in order with loops (engine.onnx.checks) before onnxslim's graphsurgeon sees
   them, so its recursive topological sort finds every input already placed and never goes more
-  than one call deep; constant folding by parts runs as a loop (engine.onnx_fold). So a
+  than one call deep; constant folding by parts runs as a loop (engine.onnx.fold). So a
   residual chain 2,000 blocks deep imports like a short one. Bodies nest at most as deep as
   protobuf decodes messages (100 levels); a deeper file is refused as undecodable.
 """

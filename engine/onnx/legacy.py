@@ -10,8 +10,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference, version_converter
 
-from engine.onnx_nodes import DOMAINS, node_attributes, node_label
-from engine.onnx_tensors import checked_values, tensor_array
+from engine.onnx.nodes import DOMAINS, node_attributes, node_label
+from engine.onnx.tensors import checked_values, tensor_array
 
 TARGET_OPSET = 17
 RESHAPE_INPUT_OPSET = 5  # before it, Reshape takes its target as an attribute

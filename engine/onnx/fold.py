@@ -36,7 +36,7 @@ with NumPy first (`_fold_weight_makers`). A graph with nothing (left) to fold (t
 PyTorch export, or DenseNet-121 after that step) never reaches graphsurgeon: a pass over the
 nodes decides, and import then costs one shape inference.
 
-Large weights are stubs (engine.onnx_load): only those that feed a node that might fold are
+Large weights are stubs (engine.onnx.load): only those that feed a node that might fold are
 put back into the model before graphsurgeon sees it, so folding never copies a network's
 weights.
 """
@@ -52,9 +52,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from engine.onnx_limits import excerpt, shown
-from engine.onnx_load import INLINE_BYTES, Loaded
-from engine.onnx_nodes import DOMAINS
+from engine.onnx.limits import excerpt, shown
+from engine.onnx.load import INLINE_BYTES, Loaded
+from engine.onnx.nodes import DOMAINS
 from models.errors import FileFormatError
 
 MAX_ROUNDS = 6
@@ -81,7 +81,7 @@ def fold(loaded: Loaded) -> Folded:
     _fix_input(model, loaded.input_name, loaded.input_shape)
     # Shapes come from onnx's inference, not from what the file declares for its tensors: a
     # wrong declaration would otherwise stand (the lenient inference keeps it), and a shape onnx
-    # cannot infer is learnt by running the node (engine.onnx_import).
+    # cannot infer is learnt by running the node (engine.onnx.importer).
     del model.graph.value_info[:]
     _bypass_pass_through(model.graph)
     stubs = loaded.stubs | _dequantise_constants(model, constants)

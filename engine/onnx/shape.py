@@ -1,4 +1,4 @@
-"""ONNX rules for the shape, resampling and matrix-product kinds (engine.onnx_registry).
+"""ONNX rules for the shape, resampling and matrix-product kinds (engine.onnx.registry).
 
 Export writes nodes valid at the writer's opset (13 and later): Resize with a scales input, or
 sizes with the axes attribute from opset 18 (before it, sizes become the float32 scales whose
@@ -16,8 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
-from engine.onnx_limits import shown
-from engine.onnx_registry import Imported, Reader, Writer, exports, imports, runtime_inputs
+from engine.onnx.limits import shown
+from engine.onnx.registry import Imported, Reader, Writer, exports, imports, runtime_inputs
 from models.errors import ConfigError, FileFormatError
 from models.layers.base import LayerInfo
 from models.layers.matmul import Gemm, MatMul

@@ -1,4 +1,4 @@
-"""ONNX import rules (engine.onnx_registry) for the convolution, pooling, merge and dense kinds.
+"""ONNX import rules (engine.onnx.registry) for the convolution, pooling, merge and dense kinds.
 
 - Conv -> DepthwiseConv when group == input channels > 1 and each group has the same number of
   kernels; -> PointwiseConv when 1x1, stride 1, unpadded, undilated, group 1; else Conv. Pads
@@ -23,8 +23,8 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
-from engine.onnx_limits import shown
-from engine.onnx_registry import Imported, Reader, imports, runtime_inputs
+from engine.onnx.limits import shown
+from engine.onnx.registry import Imported, Reader, imports, runtime_inputs
 from models.layers import (Add, AvgPool, Concat, Conv, ConvTranspose, Dense, DepthwiseConv, Div,
                            GlobalAvgPool, GlobalMaxPool, LayerSpec, MaxPool, Mul, PointwiseConv,
                            Sub)

@@ -9,7 +9,7 @@ from typing import Any
 import onnx
 from onnx import helper
 
-from engine.onnx_limits import shown
+from engine.onnx.limits import shown
 
 DOMAINS = ("", "ai.onnx")
 """The names of the default (standard ONNX) domain."""
@@ -31,7 +31,7 @@ def node_label(node: onnx.NodeProto) -> str:
 
 
 def node_shown(node: onnx.NodeProto) -> str:
-    """The node's label as messages quote it (cut and escaped, engine.onnx_limits.shown)."""
+    """The node's label as messages quote it (cut and escaped, engine.onnx.limits.shown)."""
     return shown(node_label(node))
 
 

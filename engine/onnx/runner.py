@@ -171,7 +171,7 @@ class OrtRunner:
         if report.first_error is not None:
             raise report.first_error
         check_budget(report, batch=batch)  # once per cached session, not on every run
-        from engine.onnx_export import export_model  # imports onnx: only when a run needs it
+        from engine.onnx.export import export_model  # imports onnx: only when a run needs it
         sized = stack if batch == stack.input.batch else stack.with_input(
             InputSpec(stack.input.channels, stack.input.spatial, batch))
         model = export_model(materialise(sized), opset=self.opset, layer_outputs=layer_outputs)

@@ -1,28 +1,28 @@
 """Import any ONNX CNN graph as a ConvScope network: one node per ONNX node left after constant
 folding, each reading the nodes (or the input) its ONNX node reads.
 
-The path: engine.onnx_load (safe, streaming load; refusals; opset upgrade), engine.onnx_fold
+The path: engine.onnx.load (safe, streaming load; refusals; opset upgrade), engine.onnx.fold
 (constant folding at the input's concrete shape; Identity and inference Dropout bypassed), then
-each ONNX node, in order, through the import rules of engine.onnx_registry:
+each ONNX node, in order, through the import rules of engine.onnx.registry:
 - Gemm tries `dense_from_gemm` first (a Dense layer), then the registry's general Gemm rule;
 - Split becomes one node per used output (`split_parts`), named "<node>:<output index>";
 - any other default-domain op through IMPORTERS[op_type].
 A node that no rule reads - no rule for its operator, a rule's refusal (`r.fail`), or a layer
 whose shape arithmetic disagrees with onnx's shape inference - becomes an Opaque node that
-onnxruntime computes (engine.opaque); nothing is dropped and nothing is approximated. Still
+onnxruntime computes (engine.onnx.opaque); nothing is dropped and nothing is approximated. Still
 refused: an opaque node with several used results, or one whose output size neither onnx nor
 onnxruntime can tell.
 
 Names: the ONNX node's name, made unique ("_2", ...); an unnamed node gets a generated one
 (conv1); "input" is kept for the network's input. A node ConvScope exported carries its layer's
-group as metadata (engine.onnx_nodes.GROUP_KEY), which is the layer's group again. Other groups
+group as metadata (engine.onnx.nodes.GROUP_KEY), which is the layer's group again. Other groups
 come from the name scopes, as Model Explorer shows them: a name "/layer1/layer1.0/conv1/Conv"
 has the scopes layer1, layer1.0, conv1 and the op part Conv. The group is the scope path without
 the op part, with PyTorch's repeated prefixes removed (layer1.0 inside layer1 reads 0), and
 without the last scope when that scope holds this one node only (a module such as conv1 that is
 one op): so the node "/layer1/layer1.0/conv1/Conv" is in group "layer1/0", and
 "/layer1/layer1.0/Add" too. A name without "/" has no group. A group path keeps at most
-MAX_GROUP_DEPTH scopes (the network's limit on nesting, engine.onnx_limits); the network's other
+MAX_GROUP_DEPTH scopes (the network's limit on nesting, engine.onnx.limits); the network's other
 limits (a group given as metadata among them), checked when its stack is made, are refused
 naming the file.
 """
@@ -34,18 +34,18 @@ from typing import Any, Callable
 import numpy as np
 import onnx
 
-import engine.onnx_activation  # noqa: F401  (registers its import rules)
-import engine.onnx_core_rules  # noqa: F401
-import engine.onnx_shape  # noqa: F401
-from engine.onnx_core_rules import dense_from_gemm
-from engine.onnx_fold import Folded, fold
-from engine.onnx_limits import MAX_GROUP_DEPTH, excerpt, shown
-from engine.onnx_load import Loaded, Source, load
-from engine.onnx_nodes import DOMAINS, listed, node_attributes, node_group, node_shown
-from engine.onnx_registry import IMPORTERS, Imported
-from engine.onnx_shape import split_parts
-from engine.onnx_tensors import nonfinite_count
-from engine.opaque import opaque_node, prepare, run_opaque
+import engine.onnx.activation  # noqa: F401  (registers its import rules)
+import engine.onnx.core_rules  # noqa: F401
+import engine.onnx.shape  # noqa: F401
+from engine.onnx.core_rules import dense_from_gemm
+from engine.onnx.fold import Folded, fold
+from engine.onnx.limits import MAX_GROUP_DEPTH, excerpt, shown
+from engine.onnx.load import Loaded, Source, load
+from engine.onnx.nodes import DOMAINS, listed, node_attributes, node_group, node_shown
+from engine.onnx.registry import IMPORTERS, Imported
+from engine.onnx.shape import split_parts
+from engine.onnx.tensors import nonfinite_count
+from engine.onnx.opaque import opaque_node, prepare, run_opaque
 from models.analysis import check_arity
 from models.errors import ConfigError, FileFormatError
 from models.layers import LayerInfo
@@ -60,8 +60,8 @@ def import_model(source: Source) -> Stack:
     """The network an ONNX model (a file path, its bytes, or a ModelProto) describes.
 
     The input spec comes from the graph's single runtime input (N, C, *spatial), a symbolic
-    batch read as 1. Raises FileFormatError, naming the file, for what engine.onnx_load and
-    engine.onnx_fold refuse (malformed nodes among them), for an opaque node that cannot be kept
+    batch read as 1. Raises FileFormatError, naming the file, for what engine.onnx.load and
+    engine.onnx.fold refuse (malformed nodes among them), for an opaque node that cannot be kept
     (several used results, unknown output size), for weights that are not finite as float32,
     and for a network past the limits of models.stack; ConfigError for an unreadable
     CONVSCOPE_MEMORY_BUDGET.
@@ -82,7 +82,7 @@ class _NodeRefusal(FileFormatError):
 
 
 class _Reader:
-    """The engine.onnx_registry.Reader over a folded model."""
+    """The engine.onnx.registry.Reader over a folded model."""
 
     def __init__(self, folded: Folded, opset: int, label: str) -> None:
         self.opset = opset
@@ -214,7 +214,7 @@ class _Mapper:
         out = (self.batch, *info.output_shape)
         inferred = self.folded.shapes.get(output)
         # Before opset 22 onnx's ceil-mode pooling may count one more window than onnxruntime
-        # and ConvScope do (see onnx_export.CEIL_RULE_OPSET): no ground for a mismatch.
+        # and ConvScope do (see engine.onnx.export.CEIL_RULE_OPSET): no ground for a mismatch.
         ceil_mode = getattr(imported.spec, "ceil_mode", False)
         if inferred and None not in inferred and tuple(inferred) != out and not ceil_mode:
             raise ConfigError(f"onnx infers the output shape {describe_shape(inferred)}, but "
@@ -277,7 +277,7 @@ class _Mapper:
         weights = {k: _frozen(v) for k, v in imported.weights.items()}
         for key, values in weights.items():
             bad = nonfinite_count(values)
-            # Finite in the file (onnx_tensors refuses the rest), but not as the float32 a layer
+            # Finite in the file (engine.onnx.tensors refuses the rest), but not as the float32 a layer
             # holds: a double past 3.4e38, or alpha folded in. Refused alike.
             if bad:
                 raise FileFormatError(

@@ -3,11 +3,11 @@
 A file is read by walking protobuf's wire format: the graph's nodes and other small fields are
 parsed as usual, but each initializer's data is read straight into its NumPy array (raw_data,
 float_data and double_data are plain little-endian arrays on disk), one tensor at a time, and
-external data from its file the same way (engine.onnx_tensors). So the peak memory stays near
+external data from its file the same way (engine.onnx.tensors). So the peak memory stays near
 the file's size, where a protobuf parse of the whole file would hold the weights twice.
 
 Refused here: missing, empty, truncated or non-ONNX files, sparse weights, external data when
-the model comes as bytes, and what engine.onnx_tensors and engine.onnx_limits refuse (damaged
+the model comes as bytes, and what engine.onnx.tensors and engine.onnx.limits refuse (damaged
 or non-finite weights, too many nodes, over-long names, weights past the memory budget).
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
-from engine.onnx_limits import WeightBudget, check_name, check_node_count
-from engine.onnx_tensors import (PLAIN, Truncated, check_external, checked_values, external_array,
+from engine.onnx.limits import WeightBudget, check_name, check_node_count
+from engine.onnx.tensors import (PLAIN, Truncated, check_external, checked_values, external_array,
                                  read_array, tensor_array)
 from models.errors import FileFormatError
 from models.pacing import pace

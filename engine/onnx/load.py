@@ -1,6 +1,6 @@
-"""Loading an ONNX file for import: read safely and with little memory (engine.onnx_wire),
-refused where no ConvScope network can be (engine.onnx_checks, engine.onnx_limits), and old
-files brought up to date (engine.onnx_legacy).
+"""Loading an ONNX file for import: read safely and with little memory (engine.onnx.wire),
+refused where no ConvScope network can be (engine.onnx.checks, engine.onnx.limits), and old
+files brought up to date (engine.onnx.legacy).
 
 Only small constants (shapes, axes, scalars) go back into the model as initializers; larger
 weights stand in the model as typed graph inputs (`Loaded.stubs`), so shape inference, the
@@ -14,15 +14,15 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from engine.onnx_checks import (check_attributes, check_order, default_opset, refuse_training,
+from engine.onnx.checks import (check_attributes, check_order, default_opset, refuse_training,
                                 runtime_input)
-from engine.onnx_legacy import (PRELU_BROADCAST_OPSET, RESHAPE_INPUT_OPSET, TARGET_OPSET,
+from engine.onnx.legacy import (PRELU_BROADCAST_OPSET, RESHAPE_INPUT_OPSET, TARGET_OPSET,
                                 per_channel_slopes, reshape_shape_as_input, take_constant_nodes,
                                 upgraded)
-from engine.onnx_limits import check_size_and_names
-from engine.onnx_scopes import weight_scopes
-from engine.onnx_tensors import checked_values, tensor_array
-from engine.onnx_wire import Source, read_model
+from engine.onnx.limits import check_size_and_names
+from engine.onnx.scopes import weight_scopes
+from engine.onnx.tensors import checked_values, tensor_array
+from engine.onnx.wire import Source, read_model
 
 __all__ = ["INLINE_BYTES", "Loaded", "Source", "TARGET_OPSET", "load"]
 
@@ -45,14 +45,14 @@ class Loaded:
     opset: int
     label: str
     weight_scopes: dict[str, list[str]] = field(default_factory=dict)
-    """Scopes read from weight names, for nodes whose names carry none (engine.onnx_scopes)."""
+    """Scopes read from weight names, for nodes whose names carry none (engine.onnx.scopes)."""
 
 
 def load(source: Source) -> Loaded:
     """The model at `source` (a path, its bytes, or a ModelProto), checked and upgraded to
     TARGET_OPSET where onnx's converter can (else left at its own opset, whose rules the
-    importers read). Raises FileFormatError, naming the file, for what engine.onnx_wire,
-    engine.onnx_checks and engine.onnx_limits refuse."""
+    importers read). Raises FileFormatError, naming the file, for what engine.onnx.wire,
+    engine.onnx.checks and engine.onnx.limits refuse."""
     model, weights, label = read_model(source)
     check_size_and_names(model.graph, label)
     opset = default_opset(model, label)

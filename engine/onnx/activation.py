@@ -1,4 +1,4 @@
-"""ONNX rules for the activation, element-wise math and normalisation kinds (engine.onnx_registry).
+"""ONNX rules for the activation, element-wise math and normalisation kinds (engine.onnx.registry).
 
 Export writes nodes valid at the writer's opset (13 and later): HardSwish is one node from opset
 14 (before: HardSigmoid(1/6, 0.5) then Mul), Gelu from opset 20 (before: its erf or tanh
@@ -16,8 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 import onnx
 
-from engine.onnx_limits import shown
-from engine.onnx_registry import Imported, Reader, Writer, exports, imports, runtime_inputs
+from engine.onnx.limits import shown
+from engine.onnx.registry import Imported, Reader, Writer, exports, imports, runtime_inputs
 from models.layers.activation import (ELU, GELU, UNARY_OPS, Clip, HardSigmoid, HardSwish,
                                       LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax,
                                       Tanh, Unary)

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.onnx_limits import WeightBudget, excerpt, shown
+from engine.onnx.limits import WeightBudget, excerpt, shown
 from models.errors import FileFormatError
 
 # TensorProto element types whose data on disk is a plain little-endian array.

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.onnx_registry import Imported, Writer, exports
+from engine.onnx.registry import Imported, Writer, exports
 from models.errors import ConfigError
 from models.layers.base import LayerInfo
 from models.layers.opaque import Opaque
