@@ -1,5 +1,5 @@
 """Opaque: an imported ONNX node outside ConvScope's vocabulary, kept as it was written and
-computed by onnxruntime (engine.opaque), never by the NumPy engine.
+computed by onnxruntime (engine.onnx.opaque), never by the NumPy engine.
 
 The spec holds the node itself (serialized, attributes and all) and what shape inference said of
 it when it was imported: the sample shapes (no batch axis) of its runtime inputs and of its one
