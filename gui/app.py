@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -13,6 +12,7 @@ from gui.autosave import app_data_folder
 from gui.crash_report import CrashReporter
 from gui.main_window import APP_NAME, ORGANISATION, MainWindow
 from gui.onnx_warmup import warm
+from gui.open_worker import is_onnx_file
 from gui.recovery import offer_recovery
 from gui.theme import THEMES, apply_theme
 
@@ -40,7 +40,7 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     settings = QSettings(ORGANISATION, APP_NAME)
     theme = settings.value("theme", "dark")
     apply_theme(theme if theme in THEMES and not screenshot else "dark")
-    if path and Path(path).suffix.lower() == ".onnx":
+    if path and is_onnx_file(path):
         warm()  # now, while no window shows, not on the read's thread (see gui.onnx_warmup)
     window = MainWindow(settings=settings, restore=screenshot is None)
     freeze_startup_heap()

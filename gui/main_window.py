@@ -29,7 +29,7 @@ from gui.file_refusal import one_line
 from gui.find_node import FindBar
 from gui.kernel_view import KernelView
 from gui.model_properties import ModelPropertiesDialog
-from gui.open_worker import FileOpener
+from gui.open_worker import FileOpener, is_onnx_file
 from gui.ort_dialog import OrtDialog
 from gui.palette import Palette
 from gui.property_editor import InputEditor, PropertyEditor
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         """Open File > Model properties... (modeless): the network's, and for an imported model
         what its ONNX file says (gui.model_properties)."""
         source = self.model_file
-        onnx_file = source if source is not None and source.suffix.lower() == ".onnx" else None
+        onnx_file = source if source is not None and is_onnx_file(source) else None
         dialog = ModelPropertiesDialog(self.document.stack, self.document.report,
                                        self.document.path or source, onnx_file,
                                        self.document.display_name, self)
@@ -466,7 +466,7 @@ class MainWindow(QMainWindow):
             return False
         if not self.maybe_save():
             return False
-        is_project = Path(path).suffix.lower() != ".onnx"
+        is_project = not is_onnx_file(path)
         # An imported model saves as a new project, never over the .onnx file.
         self.document.reset(opened.stack, path if is_project else None, Path(path).stem)
         self.model_file = Path(path)

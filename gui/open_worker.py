@@ -32,12 +32,17 @@ PROGRESS_DELAY_MS = 300
 """A read quicker than this shows no dialog: a flash of one would be noise."""
 
 
+def is_onnx_file(path: str | Path) -> bool:
+    """Whether `path` is read as an ONNX model (by its suffix) rather than as a project."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def load_stack(path: str | Path) -> Stack:
     """A project file's stack, or an .onnx model's through the importer.
 
     Raises FileFormatError (with the file's name) for what the readers check; a bad file can
     still raise other errors (see gui.file_refusal)."""
-    if Path(path).suffix.lower() == ".onnx":
+    if is_onnx_file(path):
         try:
             # Imported here: onnx is slow to import and the app must start without it
             # (gui.onnx_warmup imports it earlier where it can, as the import freezes the UI).
