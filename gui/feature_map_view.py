@@ -10,8 +10,8 @@ channel and position axes. Vectors (flat, or every spatial size 1) are a bar cha
 classes beside it when the vector is a network output. 3D outputs show one depth slice chosen
 with a slider (the middle one at first), and the input beside them shows the same slice. Beside
 the maps sits the input, below them a strip of same-sized per-layer thumbnails that select a
-layer when clicked (gui.thumbnail_strip). Clicking a tile shows that channel enlarged in the input's place; clicking
-it again or choosing another layer brings the input back. The view never
+layer when clicked (gui.thumbnail_strip). Clicking a tile shows that channel enlarged in the
+input's place; clicking it again or choosing another layer brings the input back. The view never
 computes a layer: it only draws what `show_result` hands it (the engine runs in gui.compute_worker),
 so changing the selection, colour map or contrast is instant. Thumbnails, stats and mosaics come
 from a gui.layer_previews.PreviewCache, which the worker fills for each result with what the view

@@ -32,8 +32,8 @@ class FilterStats:
 
 
 def kernel_keys(weights: Mapping[str, np.ndarray]) -> list[str]:
-    """The weight keys holding convolution kernels ("W", "depthwise.W", "pointwise.W"): the W tensors
-    with at least one kernel axis. A Dense layer's (out, in) W is not one."""
+    """The weight keys holding convolution kernels ("W", "depthwise.W", "pointwise.W"): the W
+    tensors with at least one kernel axis. A Dense layer's (out, in) W is not one."""
     return [key for key, w in weights.items() if key.rsplit(".", 1)[-1] == "W" and w.ndim >= 3]
 
 

@@ -11,9 +11,9 @@ holds the same GIL). So it is imported:
 
 - before the window is built, when the app starts on an .onnx file, whose read would pay for it
   anyway (`warm`);
-- on a thread while the Open dialog is up (`while_dialog_is_up`): a modal dialog's event loop is Qt's own
-  C++ and runs with the GIL released, so the dialog stays live while the import holds the GIL,
-  and a person takes longer than that to pick a file. The import starts once the dialog is
+- on a thread while the Open dialog is up (`while_dialog_is_up`): a modal dialog's event loop
+  is Qt's own C++ and runs with the GIL released, so the dialog stays live while the import
+  holds the GIL, and a person takes longer than that to pick a file. The import starts once the dialog is
   shown, as showing it sends events to the window that Python handles.
 
 A read that starts before the import is over waits for it on Python's import lock, without the

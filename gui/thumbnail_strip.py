@@ -54,9 +54,9 @@ class ThumbnailModel(QAbstractListModel):
         self._names: list[str] = []
         self._outputs: list[np.ndarray | None] = []
         self._lut: np.ndarray | None = None
-        # id(output) -> (output, the lookup table it was coloured with, its icon); the output
-        # is held so that its id cannot be reused by another array while the entry lives.
-        self._icons: dict[int, tuple[np.ndarray, np.ndarray, QIcon]] = {}
+        # id(output) -> (output, its icon in the current lookup table; a new table clears them
+        # all); the output is held so that its id cannot be reused while the entry lives.
+        self._icons: dict[int, tuple[np.ndarray, QIcon]] = {}
         self._item_size = QSize(THUMB_BUTTON_WIDTH, THUMB_SIZE + metrics.height() + 12)
         self.draws = 0
 
@@ -111,13 +111,13 @@ class ThumbnailModel(QAbstractListModel):
 
     def _icon(self, output: np.ndarray) -> QIcon:
         entry = self._icons.get(id(output))
-        if entry is not None and entry[0] is output and entry[1] is self._lut:
-            return entry[2]
+        if entry is not None and entry[0] is output:
+            return entry[1]
         assert self._lut is not None  # set with the outputs
         pixmap = QPixmap.fromImage(colour_image(self._previews.thumbnail(output), self._lut))
         icon = QIcon(pixmap.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.IgnoreAspectRatio,
                                    Qt.TransformationMode.SmoothTransformation))
-        self._icons[id(output)] = (output, self._lut, icon)
+        self._icons[id(output)] = (output, icon)
         self.draws += 1
         return icon
 
